@@ -1,0 +1,52 @@
+"""The offline lab's simulated world.
+
+Everything ssmlab changes or adds to moto lives in this sub-package, one module per
+concern, each extension citing the AWS behaviour it reproduces (../shared/AWS-FACTS.md
+or an AWS documentation page):
+
+- ``iam_corrections``  CreateRole validation, AssumeRole honouring trust policies,
+                       RemoveRoleFromInstanceProfile's NoSuchEntity, SSM's
+                       AccessDeniedException on the JSON protocol.
+- ``agent``            the simulated SSM Agent: whether an instance registers, derived
+                       from the lab's real state, and what the agent logs.
+- ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
+                       (DescribeInstanceInformation, GetConnectionStatus, Run Command).
+- ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
+
+Nothing here is used against a real account: there the real agent and AWS answer.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+# Modules that patch moto; each exposes install() (idempotent) and may expose reset().
+_PATCH_MODULES = ("iam_corrections", "ssm_api")
+_installed = False
+
+
+def _modules():
+    for name in _PATCH_MODULES:
+        try:
+            yield importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a module not written yet
+            if exc.name != f"{__name__}.{name}":
+                raise
+
+
+def install() -> None:
+    """Apply every correction and extension to moto, once per process."""
+    global _installed
+    if _installed:
+        return
+    for module in _modules():
+        module.install()
+    _installed = True
+
+
+def reset() -> None:
+    """Forget the simulation's own state (agent logs, commands) for a fresh lab."""
+    for module in _modules():
+        reset_module = getattr(module, "reset", None)
+        if reset_module is not None:
+            reset_module()
