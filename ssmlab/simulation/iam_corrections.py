@@ -1,0 +1,438 @@
+"""Corrections to moto's IAM and STS where moto would teach the wrong thing.
+
+moto 5.2.5 was measured against the journey (../shared/AWS-FACTS.md §7); each patch below
+names the AWS behaviour it reproduces and where AWS documents it:
+
+1. ``CreateRole`` validates the role name, the path and the trust policy, as AWS does
+   (moto validates trust policies only on ``UpdateAssumeRolePolicy``). Both calls also
+   reject malformed JSON and unknown principals with AWS's messages.
+2. ``AssumeRole`` honours the role's trust policy whatever moto's auth setting, and
+   never crashes on ``Service`` principals (moto's own trust check does, with IAM auth on).
+3. An ``AccessDenied`` raised by moto's auth layer for a JSON-protocol service (SSM)
+   reaches the client as ``AccessDeniedException`` with a readable message, not as code
+   ``403`` with an XML body for a message.
+4. ``RemoveRoleFromInstanceProfile`` answers ``NoSuchEntity`` (HTTP 404) for a profile
+   that does not exist or a role that is not in it, instead of a Python ``ValueError``.
+
+Every patch is applied by :func:`install` (idempotent) and only changes what a request to
+the offline lab sees; moto's models stay moto's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+__all__ = [
+    "install",
+    "evaluate_trust_policy",
+    "validate_role_name",
+    "validate_trust_policy",
+]
+
+_installed = False
+
+# IAM API reference, CreateRole, request parameters: RoleName "Length Constraints: Minimum
+# length of 1. Maximum length of 64. Pattern: [\w+=,.@-]+"; Path "Minimum length of 1.
+# Maximum length of 512. Pattern: (\u002F)|(\u002F[\u0021-\u007E]+\u002F)".
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+ROLE_NAME_PATTERN = r"[\w+=,.@-]+"
+ROLE_NAME_MAX = 64
+PATH_PATTERN = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
+PATH_MAX = 512
+
+# AWS service principals are DNS-like names under amazonaws.com (IAM User Guide, "AWS
+# service principals"); AWS refuses anything else, e.g. `"SERVICE":"amazonaws.com"`
+# (aws-samples/aws-cdk-examples#801) or `"SERVICE":"lambda"`. AWS also refuses
+# well-formed names of services that do not exist (hashicorp/terraform#35086); the lab
+# has no list of every service, so it only checks the form.
+_SERVICE_PRINCIPAL = re.compile(r"[a-z0-9][a-z0-9-]*(\.[a-z0-9][a-z0-9-]*)*\.amazonaws\.com(\.cn)?")
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_IAM_ARN = re.compile(r"arn:(?P<partition>[\w-]+):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)")
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_role_name(role_name: str, path: str | None = None) -> None:
+    """Raise moto's ``ValidationError`` with AWS's wording for a bad role name or path.
+
+    AWS checks every member constraint before the request reaches IAM and reports them
+    together: ``1 validation error detected: Value 'x' at 'roleName' failed to satisfy
+    constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+`` (the
+    wording seen in hashicorp, serverless and CDK reports of real CreateRole calls), and
+    ``Member must have length less than or equal to 64`` for a long name.
+    """
+    from moto.iam.exceptions import ValidationError
+
+    problems = []
+    if not re.fullmatch(ROLE_NAME_PATTERN, role_name, flags=re.ASCII):
+        problems.append(_constraint(role_name, "roleName", f"Member must satisfy regular expression pattern: {ROLE_NAME_PATTERN}"))
+    if len(role_name) > ROLE_NAME_MAX:
+        problems.append(_constraint(role_name, "roleName", f"Member must have length less than or equal to {ROLE_NAME_MAX}"))
+    if path is not None:
+        if not re.fullmatch(PATH_PATTERN, path):
+            problems.append(_constraint(path, "path", f"Member must satisfy regular expression pattern: {PATH_PATTERN}"))
+        if len(path) > PATH_MAX:
+            problems.append(_constraint(path, "path", f"Member must have length less than or equal to {PATH_MAX}"))
+    if problems:
+        count = len(problems)
+        noun = "validation error" if count == 1 else "validation errors"
+        raise ValidationError(f"{count} {noun} detected: " + "; ".join(problems))
+
+
+def _constraint(value: str, member: str, rule: str) -> str:
+    return f"Value '{value}' at '{member}' failed to satisfy constraint: {rule}"
+
+
+def validate_trust_policy(document: str, partition: str = "aws") -> None:
+    """Validate a role trust policy as IAM does on CreateRole and UpdateAssumeRolePolicy.
+
+    Raises moto's ``MalformedPolicyDocument`` with AWS's message:
+
+    - text that is not JSON: ``This policy contains invalid Json`` (what AWS answers, e.g.
+      to ``--assume-role-policy-document policy.json`` without ``file://``;
+      AWSCookbook/Security#2, aws-samples/aws-microservices-deploy-options#118);
+    - the policy grammar, ``Resource`` in a trust policy (``Has prohibited field
+      Resource.``) and trust-policy actions: moto's own
+      ``IAMTrustPolicyDocumentValidator``, the one moto runs on UpdateAssumeRolePolicy;
+    - principals, which moto does not check: ``Invalid principal in policy:
+      "AWS":"<arn>"`` for an IAM user or role that does not exist (IAM resolves them to
+      unique ids when the policy is saved; hashicorp/terraform-provider-aws#8905) and
+      ``"SERVICE":"<name>"`` for a name that is not a service principal.
+    """
+    from moto.iam.exceptions import MalformedPolicyDocument
+    from moto.iam.policy_validation import IAMTrustPolicyDocumentValidator
+
+    try:
+        json.loads(document)
+    except (TypeError, ValueError):
+        raise MalformedPolicyDocument("This policy contains invalid Json") from None
+    IAMTrustPolicyDocumentValidator(document).validate()
+    statements = json.loads(document)["Statement"]
+    for statement in statements if isinstance(statements, list) else [statements]:
+        _validate_principals(statement, partition)
+
+
+def _validate_principals(statement: dict, partition: str) -> None:
+    from moto.iam.exceptions import MalformedPolicyDocument
+
+    principal = statement.get("Principal", statement.get("NotPrincipal"))
+    if not principal:
+        # AWS's answer to a trust-policy statement without principals
+        # (terraform-aws-modules/terraform-aws-iam#47, hashicorp/terraform-provider-aws#7756).
+        raise MalformedPolicyDocument(
+            "Invalid principal in policy: com.amazon.balsa.error.InvalidPolicyException: "
+            "The passed in policy has a statement with no principals!"
+        )
+    if principal == "*":
+        return
+    if not isinstance(principal, dict):
+        raise MalformedPolicyDocument(f"Invalid principal in policy: {json.dumps(principal)}")
+    for kind, values in principal.items():
+        for value in values if isinstance(values, list) else [values]:
+            if not _principal_exists(kind, value, partition):
+                raise MalformedPolicyDocument(
+                    f'Invalid principal in policy: "{kind.upper()}":{json.dumps(value)}'
+                )
+
+
+def _principal_exists(kind: str, value: Any, partition: str) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    if kind == "Service":
+        return _SERVICE_PRINCIPAL.fullmatch(value) is not None
+    if kind in ("Federated", "CanonicalUser"):
+        return True  # identity providers and S3 canonical ids: not modelled by the lab
+    if kind != "AWS":
+        return False
+    if value == "*" or _ACCOUNT_ID.fullmatch(value):
+        return True
+    arn = _IAM_ARN.fullmatch(value)
+    if arn is None:
+        return False
+    resource = arn["resource"]
+    if arn["service"] == "iam" and resource == "root":
+        return True  # any account: the lab cannot know which accounts exist
+    if arn["service"] == "sts":
+        return resource.startswith(("assumed-role/", "federated-user/"))
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[arn["account"]][arn["partition"]]
+    if resource.startswith("user/"):
+        return any(user.arn == value for user in backend.users.values())
+    if resource.startswith("role/"):
+        return any(role.arn == value for role in backend.get_roles())
+    return False
+
+
+# ------------------------------------------------------------------- trust evaluation
+
+
+def evaluate_trust_policy(
+    document: str | dict,
+    principal: str,
+    action: str = "sts:AssumeRole",
+    context: dict[str, str] | None = None,
+) -> PermissionResult:
+    """Does a role's trust policy let ``principal`` perform ``action`` (sts:AssumeRole)?
+
+    ``principal`` is either the caller's ARN (an IAM user, an assumed-role session, the
+    ARN moto's ``get_caller_identity`` reports) or a service principal such as
+    ``ec2.amazonaws.com``. Returns moto's ``PermissionResult``: ``DENIED`` when a Deny
+    statement applies (explicit Deny wins), else ``PERMITTED`` when an Allow statement
+    applies, else ``NEUTRAL`` (not trusted).
+
+    Each statement's Action/NotAction and Condition are matched by moto's own
+    ``IAMPolicyStatement``; the principal is matched here, because moto's matcher
+    compares ARNs only (a Service principal makes it raise TypeError), refuses account
+    principals, and treats a Resource-less statement as Allow whatever its Effect.
+
+    Principal matching (IAM User Guide, "AWS JSON policy elements: Principal"):
+    ``"*"`` and ``{"AWS": "*"}`` match everyone; an account id or
+    ``arn:aws:iam::ACCOUNT:root`` matches any identity of that account; a user ARN matches
+    that user; a role ARN matches sessions of that role; a service name matches that
+    service. On AWS the account principal delegates the decision to the caller's own
+    identity policies; the lab enforces no identity policies on the learner, so it treats
+    the account principal as trusting every identity of that account.
+    """
+    policy = json.loads(document) if isinstance(document, str) else document
+    statements = policy.get("Statement", [])
+    allowed = False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not _statement_names(statement, principal):
+            continue
+        if not _statement_covers(statement, action, context or {}):
+            continue
+        if str(statement.get("Effect", "")).lower() == "deny":
+            return PermissionResult.DENIED
+        allowed = True
+    return PermissionResult.PERMITTED if allowed else PermissionResult.NEUTRAL
+
+
+def _statement_names(statement: dict, principal: str) -> bool:
+    if "NotPrincipal" in statement:
+        return not _principal_matches(statement["NotPrincipal"], principal)
+    return _principal_matches(statement.get("Principal"), principal)
+
+
+def _principal_matches(element: Any, principal: str) -> bool:
+    if element == "*":
+        return True
+    if not isinstance(element, dict):
+        return False
+    for kind, values in element.items():
+        for value in values if isinstance(values, list) else [values]:
+            if kind == "AWS" and _aws_principal_matches(value, principal):
+                return True
+            if kind == "Service" and isinstance(value, str) and value.lower() == principal.lower():
+                return True
+    return False
+
+
+def _aws_principal_matches(value: Any, principal: str) -> bool:
+    if value == "*":
+        return True
+    caller = _IAM_ARN.fullmatch(principal)
+    if caller is None or not isinstance(value, str):
+        return False  # a service is never named by an "AWS" principal
+    if value == caller["account"] or value == f"arn:{caller['partition']}:iam::{caller['account']}:root":
+        return True
+    if value == principal:
+        return True
+    trusted = _IAM_ARN.fullmatch(value)
+    session = caller["resource"].split("/")
+    return (
+        trusted is not None
+        and trusted["service"] == "iam"
+        and trusted["resource"].startswith("role/")
+        and trusted["account"] == caller["account"]
+        and caller["service"] == "sts"
+        and session[0] == "assumed-role"
+        and len(session) >= 2
+        and trusted["resource"].split("/")[-1] == session[1]
+    )
+
+
+def _statement_covers(statement: dict, action: str, context: dict[str, str]) -> bool:
+    """Action/NotAction and Condition of one statement, judged by moto's evaluator.
+
+    The copy is an Allow with a Resource so that moto honours the match instead of its
+    Resource-less shortcut; action names are compared case-insensitively as AWS does.
+    """
+    resource = "arn:aws:iam::000000000000:role/trust-evaluation"
+    probe: dict[str, Any] = {"Effect": "Allow", "Resource": resource}
+    for key in ("Action", "NotAction"):
+        if key in statement:
+            value = statement[key]
+            probe[key] = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
+    if "Condition" in statement:
+        probe["Condition"] = statement["Condition"]
+    result = IAMPolicyStatement(probe).is_action_permitted(action.lower(), resource, None, context)
+    return result == PermissionResult.PERMITTED
+
+
+# ---------------------------------------------------------------------------- patches
+
+
+def _create_role(original):
+    # IAM API reference, CreateRole: RoleName/Path constraints (ValidationError) and
+    # "MalformedPolicyDocument: The request was rejected because the policy document was
+    # malformed." Validated before anything is stored, so nothing is half-created.
+    def create_role(self):
+        validate_role_name(self._get_param("RoleName") or "", self._get_param("Path"))
+        validate_trust_policy(self._get_param("AssumeRolePolicyDocument") or "", self.partition)
+        return original(self)
+
+    return create_role
+
+
+def _update_assume_role_policy(original):
+    # IAM API reference, UpdateAssumeRolePolicy: MalformedPolicyDocument. moto validates
+    # the grammar already; AWS's messages for invalid JSON and unknown principals added.
+    def update_assume_role_policy(self):
+        validate_trust_policy(self._get_param("PolicyDocument") or "", self.partition)
+        return original(self)
+
+    return update_assume_role_policy
+
+
+def _assume_role(original):
+    # STS API reference, AssumeRole: "the trust policy of the role ... must grant
+    # permissions" to the caller; otherwise AccessDenied (HTTP 403) "User: <caller> is not
+    # authorized to perform: sts:AssumeRole on resource: <role arn>". AWS gives the same
+    # answer for a role that does not exist, so nothing leaks about which roles exist.
+    def assume_role(self):
+        from moto.core.exceptions import AccessDeniedError
+
+        role_arn = self._get_param("RoleArn") or ""
+        _, caller_arn, _ = self.backend.get_caller_identity(self.get_access_key(), self.region)
+        context = {"aws:PrincipalArn": caller_arn}
+        if self._get_param("ExternalId") is not None:
+            context["sts:ExternalId"] = self._get_param("ExternalId")
+        role = _find_role(role_arn)
+        if role is None or evaluate_trust_policy(
+            role.assume_role_policy_document, caller_arn, "sts:AssumeRole", context
+        ) != PermissionResult.PERMITTED:
+            raise AccessDeniedError(user_arn=caller_arn, action=f"sts:AssumeRole on resource: {role_arn}")
+        return original(self)
+
+    return assume_role
+
+
+def _find_role(role_arn: str):
+    from moto.iam.exceptions import NotFoundException
+    from moto.iam.models import iam_backends
+
+    arn = _IAM_ARN.fullmatch(role_arn)
+    if arn is None or arn["service"] != "iam" or not arn["resource"].startswith("role/"):
+        return None
+    try:
+        return iam_backends[arn["account"]][arn["partition"]].get_role_by_arn(role_arn)
+    except NotFoundException:
+        return None
+
+
+def _auth_layer_trust_check(original):
+    # With moto's IAM auth on, moto checks trust policies itself and crashes (TypeError)
+    # on Service principals and refuses account principals. The trust policy is judged
+    # by the AssumeRole patch above, which runs right after auth; here moto only checks
+    # the caller's identity policies, as before.
+    def _check_role_trust_relationship(self, role_arn):
+        return True
+
+    return _check_role_trust_relationship
+
+
+# JSON-protocol services (SSM) name these errors differently from query services: an
+# identity policy that does not allow the action gives AccessDeniedException (SSM API
+# reference, Common Errors); a bad key UnrecognizedClientException; a bad signature
+# InvalidSignatureException.
+_JSON_AUTH_CODES = {
+    "AccessDenied": "AccessDeniedException",
+    "InvalidClientTokenId": "UnrecognizedClientException",
+    "SignatureDoesNotMatch": "InvalidSignatureException",
+}
+
+
+def _json_auth_errors(original):
+    # moto's auth layer raises XML errors for every service; botocore's JSON parser then
+    # reports code '403' with the XML as the message. Re-raise them as JSON errors for
+    # services that speak JSON, keeping the HTTP status and moto's message.
+    def _authenticate_and_authorize_normal_action(self, resource="*"):
+        from moto.core.exceptions import JsonRESTError
+        from werkzeug.exceptions import HTTPException
+
+        try:
+            return original(self, resource)
+        except HTTPException as error:
+            error_type = getattr(error, "error_type", None)
+            if error_type is None or isinstance(error, JsonRESTError) or not _speaks_json(self):
+                raise
+            converted = JsonRESTError(_JSON_AUTH_CODES.get(error_type, error_type), error.message)
+            converted.code = error.code
+            raise converted from error
+
+    return _authenticate_and_authorize_normal_action
+
+
+def _speaks_json(response) -> bool:
+    from moto.core.responses import get_service_model
+
+    try:
+        protocol = response.determine_response_protocol(get_service_model(response.boto3_service_name))
+    except Exception:  # a service moto routes without a botocore model: leave it alone
+        return False
+    return protocol in ("json", "rest-json")
+
+
+def _remove_role_from_instance_profile(original):
+    # IAM API reference, RemoveRoleFromInstanceProfile: "NoSuchEntity: The request was
+    # rejected because it referenced a resource entity that does not exist. HTTP Status
+    # Code: 404". Messages: "Instance Profile NAME cannot be found." (IAM's wording for a
+    # missing profile, e.g. skyplane-project/skyplane#724) and "The role with name NAME
+    # cannot be found." (IAM's wording for a role it cannot find; used too for a role that
+    # exists but is not in the profile, where moto raised a bare ValueError).
+    def remove_role_from_instance_profile(self, profile_name, role_name):
+        from moto.iam.exceptions import NotFoundException
+
+        profile = next((p for p in self.get_instance_profiles() if p.name == profile_name), None)
+        if profile is None:
+            raise NotFoundException(f"Instance Profile {profile_name} cannot be found.")
+        role = next((r for r in profile.roles if r.name == role_name), None)
+        if role is None:
+            raise NotFoundException(f"The role with name {role_name} cannot be found.")
+        profile.roles.remove(role)
+
+    return remove_role_from_instance_profile
+
+
+def install() -> None:
+    """Apply the corrections to moto's classes, once per process."""
+    global _installed
+    if _installed:
+        return
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequestBase
+    from moto.iam.models import IAMBackend
+    from moto.iam.responses import IamResponse
+    from moto.sts.responses import TokenResponse
+
+    patches = [
+        (IamResponse, "create_role", _create_role),
+        (IamResponse, "update_assume_role_policy", _update_assume_role_policy),
+        (TokenResponse, "assume_role", _assume_role),
+        (IAMRequestBase, "_check_role_trust_relationship", _auth_layer_trust_check),
+        (ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", _json_auth_errors),
+        (IAMBackend, "remove_role_from_instance_profile", _remove_role_from_instance_profile),
+    ]
+    for owner, name, make in patches:
+        original = getattr(owner, name)
+        replacement = make(original)
+        replacement.__wrapped__ = original
+        replacement.__name__ = name
+        setattr(owner, name, replacement)
+    _installed = True
