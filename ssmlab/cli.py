@@ -1,0 +1,102 @@
+"""The ``ssmlab`` command: serve the offline lab, check an install, diagnose an instance."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+
+from .errors import LabError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from . import lab as lab_module
+
+    lab = lab_module.start(
+        "offline", port=args.port, seed=args.seed, region=args.region, quiet=True
+    )
+    exports = {
+        key: lab.env[key]
+        for key in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+        )
+    }
+    print(f"ssmlab offline lab on {lab.endpoint}: account {lab.account_id}, "
+          f"region {lab.region}, seed {args.seed}. Nothing here reaches AWS.")
+    print("In another shell, point the AWS CLI or any SDK at it:")
+    print("  unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN")
+    print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()))
+    print("Serving until Ctrl-C or SIGTERM.", flush=True)
+
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stopping.wait()
+    lab_module.stop()
+    print("ssmlab offline lab stopped.", flush=True)
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_checks
+
+    return 0 if run_checks(print) else 1
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from .simulation import diagnostics
+
+    return diagnostics.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ssmlab",
+        description="Hands-on IAM roles, instance profiles and Systems Manager, offline first.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the offline lab as a local AWS endpoint until interrupted"
+    )
+    serve.add_argument("--port", type=int, default=5000, help="TCP port on 127.0.0.1 (default 5000)")
+    serve.add_argument("--seed", type=int, default=1, help="seed for resource ids (default 1)")
+    serve.add_argument("--region", default="us-east-1", help="default Region (us-east-1)")
+    serve.set_defaults(run=_serve)
+
+    doctor = commands.add_parser("doctor", help="check this install; print the fix for each problem")
+    doctor.set_defaults(run=_doctor)
+
+    diagnose = commands.add_parser(
+        "diagnose",
+        help="what `ssm-cli get-diagnostics` would print on an offline lab instance",
+    )
+    diagnose.add_argument("instance_id", metavar="INSTANCE_ID")
+    diagnose.add_argument(
+        "--endpoint", help="the offline lab to ask (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
+    )
+    diagnose.set_defaults(run=_diagnose)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LabError as exc:
+        print(f"ssmlab: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

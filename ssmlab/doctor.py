@@ -1,0 +1,101 @@
+"""``ssmlab doctor``: a newcomer's check, one line per requirement, ok or the exact fix."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+MIN_PYTHON = (3, 10)
+#: The packages the lessons import or run, with the reason the README gives for each.
+PACKAGES = ("boto3", "moto", "awscli", "jupyterlab", "ipykernel", "ipywidgets", "tqdm")
+KERNEL = "python3"
+FIX_INSTALL = "run `make lab` (or `pip install -e .`) in the ssmlab folder"
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok ' if self.ok else 'FIX'}  {self.name}: {self.detail}"
+
+
+def check_python() -> Result:
+    version = ".".join(map(str, sys.version_info[:3]))
+    if sys.version_info[:2] >= MIN_PYTHON:
+        return Result("Python", True, version)
+    return Result("Python", False, f"{version} is too old: install Python "
+                  f"{'.'.join(map(str, MIN_PYTHON))} or newer, then {FIX_INSTALL}")
+
+
+def check_package(name: str) -> Result:
+    try:
+        return Result(name, True, importlib.metadata.version(name))
+    except importlib.metadata.PackageNotFoundError:
+        return Result(name, False, f"not installed: {FIX_INSTALL}")
+
+
+def check_aws_cli() -> Result:
+    beside = Path(sys.executable).parent / "aws"
+    found = str(beside) if beside.exists() else shutil.which("aws")
+    if not found:
+        return Result("aws CLI", False, f"not found beside {sys.executable}: {FIX_INSTALL}")
+    return Result("aws CLI", True, found)
+
+
+def check_kernel() -> Result:
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        spec = KernelSpecManager().get_kernel_spec(KERNEL)
+    except Exception:  # noqa: BLE001 - any failure means the lessons cannot run
+        return Result("Jupyter kernel", False, f"kernel {KERNEL!r} not found: {FIX_INSTALL}")
+    command = spec.argv[0]
+    if command in ("python", "python3", "{python}") or Path(command).resolve() == Path(sys.executable).resolve():
+        return Result("Jupyter kernel", True, f"{KERNEL!r} runs {sys.executable}")
+    return Result("Jupyter kernel", False, f"kernel {KERNEL!r} runs {command}, not this "
+                  f"environment's Python: start JupyterLab with `make lab`")
+
+
+def check_offline_lab() -> Result:
+    from . import lab as lab_module
+    from .errors import LabError
+
+    began = time.perf_counter()
+    try:
+        lab = lab_module.start("offline", quiet=True)
+        answer = subprocess.run(
+            ["aws", "iam", "list-roles"], env=lab.env, capture_output=True, text=True, timeout=60
+        )
+    except (LabError, OSError, subprocess.SubprocessError) as exc:
+        return Result("offline lab", False, f"did not start ({exc}): {FIX_INSTALL}")
+    finally:
+        lab_module.stop()
+    if answer.returncode != 0:
+        return Result("offline lab", False, f"`aws iam list-roles` failed: {answer.stderr.strip()}")
+    return Result("offline lab", True, f"started and answered `aws iam list-roles` in "
+                  f"{time.perf_counter() - began:.1f} s")
+
+
+def checks() -> list[Callable[[], Result]]:
+    return [check_python, *[lambda n=n: check_package(n) for n in PACKAGES],
+            check_aws_cli, check_kernel, check_offline_lab]
+
+
+def run_checks(emit: Callable[[str], None]) -> bool:
+    """Run every check, emit a line each, and return whether all passed."""
+    results = [check() for check in checks()]
+    for result in results:
+        emit(result.line())
+    failed = [r for r in results if not r.ok]
+    emit("All good: `make lab` opens the lessons." if not failed
+         else f"{len(failed)} problem(s) above; each line says the fix.")
+    return not failed

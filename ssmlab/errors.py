@@ -1,0 +1,14 @@
+"""The one exception the lab raises for a mistake a learner can fix."""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """A plain sentence saying what is wrong and what to do.
+
+    In Jupyter it is shown as that sentence alone, without a traceback (IPython calls
+    ``_render_traceback_``); the ``ssmlab`` command prints it and exits with status 2.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"LabError: {self}"]

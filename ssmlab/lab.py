@@ -1,0 +1,299 @@
+"""The one place that chooses between the offline lab and a real AWS account.
+
+``start()`` decides the backend (argument, else ``SSMLAB_BACKEND``, else offline) and
+returns a :class:`Lab`: a boto3 session and clients bound to that backend, the
+environment the ``aws`` CLI uses (applied to this process, so ``!aws`` in a notebook cell
+talks to the same place), and the names the lessons use.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import botocore.config
+
+from .errors import LabError
+from .naming import TAG_KEY, default_prefix, lab_name
+
+BACKENDS = ("offline", "aws")
+DEFAULT_REGION = "us-east-1"
+#: The offline lab's learner: an IAM user of the lab account whose access key the lab's
+#: clients and ``!aws`` cells use, so ``get-caller-identity`` answers as AWS would
+#: (``arn:aws:iam::123456789012:user/learner``) and trust policies can name it.
+LEARNER = "learner"
+
+#: Environment variables that could send a request elsewhere than the offline endpoint,
+#: or pick real credentials, and are therefore removed while the offline lab runs.
+_REDIRECTING_VARIABLES = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_USE_DUALSTACK_ENDPOINT",
+    "AWS_CA_BUNDLE",
+)
+
+_endpoint = None  # the process's OfflineEndpoint, started by the first offline lab
+_saved_environ: dict[str, str | None] | None = None  # os.environ before the lab changed it
+_current: "Lab | None" = None
+
+
+@dataclass
+class Lab:
+    """A running lab. Lessons use ``lab.client(...)``, ``lab.name(...)`` and ``!aws``."""
+
+    backend: str
+    region: str
+    account_id: str
+    session: boto3.Session = field(repr=False)
+    env: dict = field(repr=False)
+    endpoint: str | None = None
+    prefix: str = ""
+    caller_arn: str = ""
+    _clients: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def offline(self) -> bool:
+        return self.backend == "offline"
+
+    def client(self, service: str):
+        """A boto3 client for ``service`` on this lab's backend (one per service)."""
+        if service not in self._clients:
+            config = botocore.config.Config(retries={"mode": "adaptive", "max_attempts": 10})
+            self._clients[service] = self.session.client(
+                service, endpoint_url=self.endpoint, config=config
+            )
+        return self._clients[service]
+
+    def name(self, base: str) -> str:
+        """The name a lesson uses: the blog's own offline, prefixed per user on AWS."""
+        return lab_name(base, self.prefix)
+
+    @property
+    def tags(self) -> list[dict]:
+        """The tag every resource the lab creates on a real account carries."""
+        return [{"Key": TAG_KEY, "Value": self.prefix.rstrip("-") or "offline"}]
+
+    def __str__(self) -> str:
+        where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"
+        return f"ssmlab {where}: account {self.account_id}, region {self.region}"
+
+
+def _offline_environ(endpoint: str, region: str, config_dir: Path) -> dict[str, str]:
+    """The variables that make the AWS CLI and SDKs talk to the offline endpoint only."""
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "config").write_text(f"[default]\nregion = {region}\noutput = json\n")
+    (config_dir / "credentials").write_text("")
+    no_proxy = ",".join(
+        filter(None, ["127.0.0.1", "localhost", os.environ.get("NO_PROXY", "")])
+    )
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        # A config file of the lab's own: the learner's ~/.aws files are never read.
+        "AWS_CONFIG_FILE": str(config_dir / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(config_dir / "credentials"),
+        # Never ask the instance metadata service (169.254.169.254) for credentials.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        # A proxy must not carry loopback requests elsewhere.
+        "NO_PROXY": no_proxy,
+        "no_proxy": no_proxy,
+        "AWS_PAGER": "",
+    }
+
+
+def _apply_environ(changes: dict[str, str | None]) -> None:
+    """Change os.environ, remembering the learner's values to restore at stop()."""
+    global _saved_environ
+    if _saved_environ is None:
+        _saved_environ = {}
+    for key, value in changes.items():
+        _saved_environ.setdefault(key, os.environ.get(key))
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _restore_environ() -> None:
+    global _saved_environ
+    for key, value in (_saved_environ or {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    _saved_environ = None
+
+
+def _with_interpreter_on_path() -> dict[str, str]:
+    """``!aws`` must find the ``aws`` installed beside this kernel's Python."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if bindir in path.split(os.pathsep):
+        return {}
+    return {"PATH": os.pathsep.join([bindir, path]) if path else bindir}
+
+
+def _start_offline(region: str, seed: int, port: int = 0) -> Lab:
+    global _endpoint
+    from . import offline
+
+    if _endpoint is None:
+        _endpoint = offline.OfflineEndpoint(port=port)
+    _endpoint.reset(seed, region)
+    config_dir = Path(tempfile.gettempdir()) / f"ssmlab-{os.getpid()}"
+    changes: dict[str, str | None] = {key: None for key in _REDIRECTING_VARIABLES}
+    changes.update(
+        {key: None for key in os.environ if key.startswith("AWS_ENDPOINT_URL_")}
+    )
+    changes.update(_offline_environ(_endpoint.url, region, config_dir))
+    changes.update(_with_interpreter_on_path())
+    _apply_environ(changes)  # before any client exists: no profile or real key is read
+    key = _endpoint.create_learner(LEARNER)
+    _apply_environ(
+        {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+    )
+    session = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        region_name=region,
+    )
+    return Lab(
+        backend="offline",
+        region=region,
+        account_id=offline.ACCOUNT_ID,
+        session=session,
+        env=dict(os.environ),
+        endpoint=_endpoint.url,
+        caller_arn=f"arn:aws:iam::{offline.ACCOUNT_ID}:user/{LEARNER}",
+    )
+
+
+def _start_aws(region: str | None, prefix: str | None) -> Lab:
+    from .account import confirm_account
+
+    # A real account: the standard chain decides credentials, region and endpoint.
+    _restore_environ()
+    _apply_environ(_with_interpreter_on_path())
+    session = boto3.Session(region_name=region) if region else boto3.Session()
+    identity = confirm_account(session)
+    prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()
+    lab = Lab(
+        backend="aws",
+        region=session.region_name,
+        account_id=identity["Account"],
+        session=session,
+        env=dict(os.environ),
+        endpoint=None,
+        prefix=prefix,
+        caller_arn=identity["Arn"],
+    )
+    _tag_what_the_lab_creates(lab)
+    return lab
+
+
+#: Create calls of the lessons, and the parameter each takes tags in.
+_TAGGED_CREATES = {
+    "iam.CreateRole": "Tags",
+    "iam.CreateInstanceProfile": "Tags",
+    "iam.CreatePolicy": "Tags",
+    "cloudformation.CreateStack": "Tags",
+}
+
+
+def _tag_what_the_lab_creates(lab: Lab) -> None:
+    """Add the ``ssmlab:lab`` tag to every create call made through the lab's clients."""
+
+    def add_tags(params, **_):
+        tags = params.setdefault("Tags", [])
+        if not any(tag.get("Key") == TAG_KEY for tag in tags):
+            tags.extend(lab.tags)
+
+    def add_tag_specifications(params, **_):
+        specs = params.setdefault("TagSpecifications", [])
+        for resource_type in ("instance", "volume"):
+            spec = next((s for s in specs if s.get("ResourceType") == resource_type), None)
+            if spec is None:
+                spec = {"ResourceType": resource_type, "Tags": []}
+                specs.append(spec)
+            if not any(tag.get("Key") == TAG_KEY for tag in spec["Tags"]):
+                spec["Tags"].extend(lab.tags)
+
+    for operation in _TAGGED_CREATES:
+        lab.session.events.register(f"provide-client-params.{operation}", add_tags)
+    lab.session.events.register("provide-client-params.ec2.RunInstances", add_tag_specifications)
+
+
+def start(
+    backend: str | None = None,
+    *,
+    region: str | None = None,
+    lesson: int | None = None,
+    seed: int | None = None,
+    prefix: str | None = None,
+    port: int = 0,
+    quiet: bool = False,
+) -> Lab:
+    """Start a lab and make it the one ``!aws`` cells and lab clients talk to.
+
+    ``backend`` is ``"offline"`` (the default: moto on 127.0.0.1, no AWS account) or
+    ``"aws"`` (a real account, only once ``SSMLAB_AWS_ACCOUNT`` confirms it). Calling it
+    again gives a fresh lab. ``lesson=N`` first rebuilds what lessons before N left.
+    ``port`` (offline) is where the endpoint listens when this call starts it (0: any
+    free port).
+    """
+    global _current
+    from . import offline
+
+    chosen = (backend or os.environ.get("SSMLAB_BACKEND") or "offline").strip().lower()
+    if chosen not in BACKENDS:
+        raise LabError(
+            f"Unknown backend {chosen!r}: use 'offline' (the default, no AWS account) or "
+            f"'aws' (a real account you confirm with SSMLAB_AWS_ACCOUNT)."
+        )
+    if chosen == "offline":
+        lab = _start_offline(
+            region or DEFAULT_REGION, offline.DEFAULT_SEED if seed is None else seed, port
+        )
+    else:
+        lab = _start_aws(region, prefix)
+    _current = lab
+    if lesson is not None:
+        from .replay import rebuild
+
+        rebuild(lab, lesson)
+    if not quiet:
+        print(lab)
+        if not lab.offline:
+            print(f"Caller: {lab.caller_arn}\nNames start with {lab.prefix!r}; "
+                  f"everything created is tagged {TAG_KEY}.")
+    return lab
+
+
+def current() -> Lab | None:
+    """The lab started last in this process, if any."""
+    return _current
+
+
+def stop() -> None:
+    """Stop the offline endpoint and give the process its environment back."""
+    global _endpoint, _current
+    if _endpoint is not None:
+        _endpoint.stop()
+        _endpoint = None
+    _restore_environ()
+    _current = None

@@ -1,0 +1,111 @@
+"""The offline endpoint: a moto server on loopback, inside this process.
+
+The server is started once per process; a new lab resets its state and reseeds its ids
+instead of starting a second server.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import threading
+
+import boto3
+
+#: moto reads this when the IAM backend is created: AWS managed policies such as
+#: AmazonSSMManagedInstanceCore must exist to be attached (AWS-FACTS.md §7).
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from moto.ec2.models import ec2_backends  # noqa: E402
+from moto.iam.models import iam_backends  # noqa: E402
+from moto.moto_api import _internal as moto_api_internal  # noqa: E402
+from moto.moto_api._internal import mock_random  # noqa: E402
+from moto.moto_server.werkzeug_app import (  # noqa: E402
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server  # noqa: E402
+
+from . import simulation  # noqa: E402
+from .errors import LabError  # noqa: E402
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_SEED = 1
+#: The account id moto uses; the only 12-digit account id allowed in stored outputs.
+ACCOUNT_ID = "123456789012"
+
+
+class _QuietRequestHandler(MotoRequestHandler):
+    """moto's handler without werkzeug's per-request log lines (they would land in cells)."""
+
+    def log_request(self, code="-", size="-"):  # noqa: D401 - werkzeug's signature
+        if self.server.log_requests:
+            super().log_request(code, size)
+
+
+def _check_port_free(port: int) -> None:
+    """Raise LabError if ``port`` is taken (werkzeug would print and exit instead)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise LabError(
+                    f"Port {port} on {LOOPBACK} is already in use: choose another with "
+                    f"--port, or stop the program using it."
+                ) from None
+            raise
+
+
+class OfflineEndpoint:
+    """A moto server bound to 127.0.0.1 with ssmlab's simulation installed."""
+
+    def __init__(self, port: int = 0, log_requests: bool = False):
+        simulation.install()
+        logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
+        _check_port_free(port)
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
+        )
+        self._server.log_requests = log_requests
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=f"ssmlab-moto-{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def reset(self, seed: int = DEFAULT_SEED, region: str = "us-east-1") -> None:
+        """Forget every resource and reseed ids, so a lab's outputs repeat run to run."""
+        moto_api_internal.moto_api_backend.reset()
+        simulation.reset()
+        # Create the IAM backend (it loads the AWS managed policies) and the region's EC2
+        # backend (its default VPC) before seeding, so ids do not depend on which request
+        # happens to create them first.
+        iam_backends[ACCOUNT_ID]["aws"]
+        ec2_backends[ACCOUNT_ID][region]
+        mock_random.seed(seed)
+
+    def create_learner(self, user_name: str) -> dict:
+        """Create the lab's IAM user and an access key for it; return the key."""
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="bootstrap",
+            aws_secret_access_key="bootstrap",
+        )
+        iam.create_user(UserName=user_name)
+        return iam.create_access_key(UserName=user_name)["AccessKey"]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

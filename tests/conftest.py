@@ -1,0 +1,42 @@
+"""Shared fixtures: one offline lab endpoint per test session, reset before each test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+import ssmlab
+
+
+@pytest.fixture(scope="session")
+def _offline_lab():
+    lab = ssmlab.start(quiet=True)
+    yield lab
+    ssmlab.stop()
+
+
+@pytest.fixture
+def lab(_offline_lab):
+    """A fresh offline lab (moto server in this process, simulation installed, seeded).
+
+    ``lab.client("iam")`` gives a boto3 client on the lab endpoint; ``lab.env`` is the
+    environment a subprocess (the real ``aws`` CLI) needs to talk to the same endpoint.
+    """
+    return ssmlab.start(quiet=True)
+
+
+@pytest.fixture
+def aws(lab):
+    """Run the real ``aws`` CLI against the lab: ``aws("iam", "list-roles")``."""
+
+    def run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            ["aws", *args], env=lab.env, capture_output=True, text=True, timeout=120
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    return run
