@@ -1,0 +1,517 @@
+"""Systems Manager APIs moto lacks or gets wrong, answered from the simulated agent.
+
+moto 5.2.5 dispatches each JSON-protocol action to the method of
+``moto.ssm.responses.SimpleSystemManagerResponse`` named after it in snake_case
+(``BaseResponse.call_action``), both under ``mock_aws`` and in the moto server. ``install()``
+adds or replaces these methods (AWS-FACTS §7 lists the gaps):
+
+- ``DescribeInstanceInformation``: moto does not implement it. Here: the instances whose
+  simulated agent is registered right now (``agent.observe``), with AWS's fields; the others
+  are absent, as on AWS (AWS-FACTS §5).
+- ``GetConnectionStatus``: not in moto. ``connected`` when the agent is registered and can
+  open the Session Manager channel (ssmmessages), else ``notconnected``.
+- ``SendCommand``: moto always succeeds, targets every instance and accepts unknown
+  instances and documents. Here: only the named instances or those matched by Targets;
+  an instance that is not a managed node → ``InvalidInstanceId`` (HTTP 400); an unknown
+  document → ``InvalidDocument``. ``AWS-RunShellScript`` output comes from
+  ``instance_shell`` and is decided at SendCommand time.
+- ``GetCommandInvocation`` / ``ListCommandInvocations`` (the latter missing in moto).
+- ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
+  moto; needed for Default Host Management Configuration (AWS-FACTS §3).
+
+The simulation's own state (service settings, invocations) lives on moto's SSM backend
+object, so moto's reset clears it too; ``reset()`` clears it explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from moto.core.exceptions import ServiceException
+from moto.core.responses import ActionResult
+
+from . import agent
+from .instance_shell import InstanceShell
+
+_STATE_ATTR = "_ssmlab_state"
+_installed = False
+
+# AWS-owned Command documents the lab accepts by name (they exist in every Region on AWS;
+# moto ships none). Only the two script runners execute anything in the simulation.
+AWS_COMMAND_DOCUMENTS = {
+    "AWS-RunShellScript": ("aws:runShellScript", "Linux"),
+    "AWS-RunPowerShellScript": ("aws:runPowerShellScript", "Windows"),
+    "AWS-UpdateSSMAgent": ("aws:updateSsmAgent", None),
+    "AWS-ConfigureAWSPackage": ("configurePackage", None),
+    "AWS-RunPatchBaseline": ("PatchLinux", None),
+}
+
+# Documented service settings and their defaults (Systems Manager API reference,
+# GetServiceSetting). An unset DHMC role reads "$None".
+SERVICE_SETTING_DEFAULTS = {
+    "/ssm/managed-instance/default-ec2-instance-management-role": "$None",
+    "/ssm/automation/customer-script-log-destination": "None",
+    "/ssm/automation/customer-script-log-group-name": "",
+    "/ssm/documents/console/public-sharing-permission": "Enable",
+    "/ssm/managed-instance/activation-tier": "standard",
+    "/ssm/opsinsights/opscenter": "Disabled",
+    "/ssm/parameter-store/default-parameter-tier": "Standard",
+    "/ssm/parameter-store/high-throughput-enabled": "false",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Errors, raised the moto way: a ServiceException is serialised with its code (HTTP 400).
+
+
+def _error(code: str) -> type[ServiceException]:
+    return type(code, (ServiceException,), {"code": code})
+
+
+InvalidInstanceId = _error("InvalidInstanceId")
+InvalidDocument = _error("InvalidDocument")
+InvalidCommandId = _error("InvalidCommandId")
+InvocationDoesNotExist = _error("InvocationDoesNotExist")
+InvalidFilterKey = _error("InvalidFilterKey")
+ServiceSettingNotFound = _error("ServiceSettingNotFound")
+ValidationException = _error("ValidationException")
+
+
+# ---------------------------------------------------------------------------------------
+# State kept on moto's SSM backend
+
+
+def _ssm_backend(account_id: str, region: str):
+    from moto.ssm.models import ssm_backends
+
+    return ssm_backends[account_id][region]
+
+
+def _state(backend) -> dict[str, Any]:
+    state = backend.__dict__.get(_STATE_ATTR)
+    if state is None:
+        state = {"settings": {}, "invocations": {}}
+        backend.__dict__[_STATE_ATTR] = state
+    return state
+
+
+def _setting_key(setting_id: str) -> str:
+    # Accept the short id or the ARN arn:aws:ssm:REGION:ACCOUNT:servicesetting/ssm/...
+    if setting_id.startswith("arn:"):
+        return "/" + setting_id.split(":servicesetting/", 1)[-1].lstrip("/")
+    return setting_id
+
+
+def service_setting_value(account_id: str, region: str, setting_id: str) -> str | None:
+    """A service setting's customised value, or None while it holds its default."""
+    backend = _ssm_backend(account_id, region)
+    entry = _state(backend)["settings"].get(_setting_key(setting_id))
+    if entry is None:
+        return None
+    value = entry["SettingValue"]
+    return None if value in ("", "$None") else value
+
+
+# ---------------------------------------------------------------------------------------
+# Handlers (bound as methods of SimpleSystemManagerResponse)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _instance_information(state: agent.AgentState) -> dict[str, Any]:
+    # Field set of InstanceInformation for an EC2 managed node (SSM API reference).
+    return {
+        "InstanceId": state.instance_id,
+        "PingStatus": "Online",
+        "LastPingDateTime": _now(),
+        "AgentVersion": state.agent_version,
+        "IsLatestVersion": True,
+        "PlatformType": state.platform_type,
+        "PlatformName": state.platform_name,
+        "PlatformVersion": state.platform_version,
+        "ResourceType": "EC2Instance",
+        "IPAddress": state.ip_address,
+        "ComputerName": state.computer_name,
+        "SourceId": state.instance_id,
+        "SourceType": "AWS::EC2::Instance",
+    }
+
+
+def _tags_of(account_id: str, region: str, instance_id: str) -> dict[str, str]:
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[account_id][region]
+    return {t["key"]: t["value"] for t in ec2.describe_tags(filters={"resource-id": [instance_id]})}
+
+
+def _matches(info: dict[str, Any], key: str, values: list[str], state, account_id, region) -> bool:
+    if key == "InstanceIds":
+        return info["InstanceId"] in values
+    if key == "PingStatus":
+        return info["PingStatus"] in values
+    if key in ("PlatformTypes", "PlatformType"):
+        return info["PlatformType"] in values
+    if key == "ResourceType":
+        return info["ResourceType"] in values
+    if key == "AgentVersion":
+        return info["AgentVersion"] in values
+    if key == "IamRole":
+        return state.role_name in values
+    if key.startswith("tag:"):
+        return _tags_of(account_id, region, info["InstanceId"]).get(key[4:]) in values
+    if key == "tag-key":
+        return any(k in values for k in _tags_of(account_id, region, info["InstanceId"]))
+    raise InvalidFilterKey(f"The specified filter key {key} is not valid.")
+
+
+def describe_instance_information(self) -> ActionResult:
+    account_id, region = self.current_account, self.region
+    filters: list[tuple[str, list[str]]] = []
+    for item in self._get_param("InstanceInformationFilterList", []) or []:
+        filters.append((item.get("key"), item.get("valueSet", [])))
+    for item in self._get_param("Filters", []) or []:
+        filters.append((item.get("Key"), item.get("Values", [])))
+    result = []
+    for state in agent.managed_instances(account_id, region):
+        info = _instance_information(state)
+        if all(_matches(info, key, values, state, account_id, region) for key, values in filters):
+            result.append(info)
+    max_results = self._get_param("MaxResults")
+    start = int(self._get_param("NextToken") or 0)
+    response: dict[str, Any] = {}
+    if max_results:
+        page = result[start : start + int(max_results)]
+        if start + int(max_results) < len(result):
+            response["NextToken"] = str(start + int(max_results))
+    else:
+        page = result[start:]
+    response["InstanceInformationList"] = page
+    return ActionResult(response)
+
+
+def get_connection_status(self) -> ActionResult:
+    target = self._get_param("Target")
+    state = agent.observe(self.current_account, self.region, target)
+    connected = state.registered and state.session_channel
+    return ActionResult({"Target": target, "Status": "connected" if connected else "notconnected"})
+
+
+def _document_exists(backend, name: str) -> bool:
+    return name in AWS_COMMAND_DOCUMENTS or name in backend._documents
+
+
+def _resolve_targets(account_id: str, region: str, targets: list[dict[str, Any]]) -> list[str]:
+    """Managed nodes matched by Targets (SSM doc "Targeting managed nodes")."""
+    managed = agent.managed_instances(account_id, region)
+    ids: list[str] = []
+    for target in targets:
+        key, values = target.get("Key", ""), target.get("Values", [])
+        for state in managed:
+            if key == "InstanceIds" and state.instance_id in values:
+                ids.append(state.instance_id)
+            elif key.startswith("tag:") and _tags_of(account_id, region, state.instance_id).get(key[4:]) in values:
+                ids.append(state.instance_id)
+            elif key == "tag-key" and any(k in values for k in _tags_of(account_id, region, state.instance_id)):
+                ids.append(state.instance_id)
+    return ids
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _run_invocation(state: agent.AgentState, command_id: str, document: str, parameters: dict, started: datetime) -> dict[str, Any]:
+    plugin, platform = AWS_COMMAND_DOCUMENTS.get(document, ("aws:runDocument", None))
+    if not state.command_channel:
+        # The node is registered but cannot receive messages: the command is never
+        # delivered (SSM doc "Understanding command statuses": Delivery Timed Out).
+        return dict(status="DeliveryTimedOut", details="DeliveryTimedOut", code=-1, out="", err="", plugin=plugin)
+    if platform is not None and platform != state.platform_type:
+        return dict(
+            status="Failed",
+            details="Failed",
+            code=-1,
+            out="",
+            err=f"Step execution skipped due to incompatible platform. Step name: {plugin.split(':')[-1]}",
+            plugin=plugin,
+        )
+    if document == "AWS-RunShellScript":
+        lines = parameters.get("commands", [])
+        result = InstanceShell(state, command_id).run(lines)
+        ok = result.exit_code == 0
+        return dict(
+            status="Success" if ok else "Failed",
+            details="Success" if ok else "Failed",
+            code=result.exit_code,
+            out=result.stdout,
+            err=result.stderr,
+            plugin=plugin,
+        )
+    return dict(
+        status="Failed",
+        details="Failed",
+        code=1,
+        out="",
+        err=f"ssmlab: the offline instance does not run document {document}; only AWS-RunShellScript is simulated",
+        plugin=plugin,
+    )
+
+
+def send_command(self) -> ActionResult:
+    from moto.ssm.models import Command
+
+    account_id, region = self.current_account, self.region
+    backend = self.ssm_backend
+    document = self._get_param("DocumentName")
+    instance_ids = list(self._get_param("InstanceIds", []) or [])
+    targets = self._get_param("Targets", []) or []
+    parameters = self._get_param("Parameters", {}) or {}
+    if not document or not _document_exists(backend, document):
+        raise InvalidDocument("The specified document does not exist.")
+    if not instance_ids and not targets:
+        raise ValidationException("InstanceIds or Targets must be specified.")
+    managed = {s.instance_id: s for s in agent.managed_instances(account_id, region)}
+    invalid = [iid for iid in instance_ids if iid not in managed]
+    if invalid:
+        # AWS: InvalidInstanceId when a node is not managed (not registered, stopped,
+        # terminated, or in another Region) — SSM API reference, SendCommand errors.
+        raise InvalidInstanceId(
+            f"Instances [[{', '.join(invalid)}]] not in a valid state for account {account_id}"
+        )
+    resolved = list(dict.fromkeys(instance_ids + _resolve_targets(account_id, region, targets)))
+
+    command = Command(
+        account_id=account_id,
+        comment=self._get_param("Comment", ""),
+        document_name=document,
+        timeout_seconds=self._get_int_param("TimeoutSeconds"),
+        instance_ids=[],
+        max_concurrency=self._get_param("MaxConcurrency", "50"),
+        max_errors=self._get_param("MaxErrors", "0"),
+        output_s3_bucket_name=self._get_param("OutputS3BucketName", ""),
+        output_s3_key_prefix=self._get_param("OutputS3KeyPrefix", ""),
+        output_s3_region=self._get_param("OutputS3Region", ""),
+        parameters=parameters,
+        service_role_arn=self._get_param("ServiceRoleArn", ""),
+        targets=[],
+        backend_region=region,
+    )
+    started = _now()
+    command.targets = targets
+    command.instance_ids = resolved
+    command.requested_date_time = started
+    runs = {}
+    for iid in resolved:
+        # The outcome is decided from the lab's state now, at SendCommand time.
+        runs[iid] = _run_invocation(managed[iid], command.command_id, document, parameters, started)
+    command.invocations = []
+    _state(backend)["invocations"][command.command_id] = {
+        "runs": runs,
+        "started": started,
+        "comment": command.comment,
+        "document": document,
+    }
+    failed = sum(1 for r in runs.values() if r["status"] != "Success")
+    command.target_count = len(resolved)
+    command.completed_count = len(resolved)
+    command.error_count = sum(1 for r in runs.values() if r["status"] == "Failed")
+    if not resolved:
+        command.status = "Success"
+    elif failed:
+        command.status = "Failed" if command.error_count else "TimedOut"
+    else:
+        command.status = "Success"
+    command.status_details = command.status
+    backend._commands.append(command)
+    # SendCommand itself answers while the command is still Pending, counts at 0.
+    response = command.response_object()
+    response.update(Status="Pending", StatusDetails="Pending", CompletedCount=0, ErrorCount=0)
+    return ActionResult({"Command": response})
+
+
+def _invocation_record(backend, command_id: str) -> dict[str, Any]:
+    record = _state(backend)["invocations"].get(command_id)
+    if record is None:
+        raise InvalidCommandId("Invalid command id.")  # moto's and AWS's code
+    return record
+
+
+def _plugin_output(run: dict[str, Any]) -> str:
+    # Console/CLI "Output": stdout, then stderr after the ERROR separator (24,000 chars max).
+    text = run["out"]
+    if run["err"]:
+        text += "\n----------ERROR-------\n" + run["err"]
+    return text[:24000]
+
+
+def get_command_invocation(self) -> ActionResult:
+    command_id = self._get_param("CommandId")
+    instance_id = self._get_param("InstanceId")
+    plugin_name = self._get_param("PluginName")
+    record = _invocation_record(self.ssm_backend, command_id)
+    run = record["runs"].get(instance_id)
+    if run is None or (plugin_name and plugin_name != run["plugin"]):
+        raise InvocationDoesNotExist("An error occurred (InvocationDoesNotExist) when calling the GetCommandInvocation operation")
+    started = record["started"]
+    delivered = run["status"] != "DeliveryTimedOut"
+    response = {
+        "CommandId": command_id,
+        "InstanceId": instance_id,
+        "Comment": record["comment"],
+        "DocumentName": record["document"],
+        "DocumentVersion": "$DEFAULT",
+        "PluginName": run["plugin"],
+        "ResponseCode": run["code"],
+        "ExecutionStartDateTime": _iso(started) if delivered else "",
+        "ExecutionElapsedTime": "PT0.012S" if delivered else "",
+        "ExecutionEndDateTime": _iso(started + timedelta(milliseconds=12)) if delivered else "",
+        "Status": run["status"],
+        "StatusDetails": run["details"],
+        "StandardOutputContent": run["out"][:24000],
+        "StandardOutputUrl": "",
+        "StandardErrorContent": run["err"][:8000],
+        "StandardErrorUrl": "",
+        "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
+    }
+    return ActionResult(response)
+
+
+def list_command_invocations(self) -> ActionResult:
+    backend = self.ssm_backend
+    command_id = self._get_param("CommandId")
+    instance_id = self._get_param("InstanceId")
+    details = bool(self._get_param("Details", False))
+    invocations = []
+    for command in backend._commands:
+        if command_id and command.command_id != command_id:
+            continue
+        record = _state(backend)["invocations"].get(command.command_id)
+        if record is None:
+            continue
+        for iid, run in record["runs"].items():
+            if instance_id and iid != instance_id:
+                continue
+            started = record["started"]
+            invocation = {
+                "CommandId": command.command_id,
+                "InstanceId": iid,
+                "InstanceName": "",
+                "Comment": record["comment"],
+                "DocumentName": record["document"],
+                "DocumentVersion": "$DEFAULT",
+                "RequestedDateTime": started,
+                "Status": run["status"],
+                "StatusDetails": run["details"],
+                "StandardOutputUrl": "",
+                "StandardErrorUrl": "",
+                "CommandPlugins": [],
+                "ServiceRole": command.service_role_arn,
+                "NotificationConfig": {"NotificationArn": "", "NotificationEvents": [], "NotificationType": ""},
+                "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
+            }
+            if details:
+                plugin = {
+                    "Name": run["plugin"],
+                    "Status": run["status"],
+                    "StatusDetails": run["details"],
+                    "ResponseCode": run["code"],
+                    "Output": _plugin_output(run),
+                    "StandardOutputUrl": "",
+                    "StandardErrorUrl": "",
+                    "OutputS3Region": region_of(self),
+                    "OutputS3BucketName": "",
+                    "OutputS3KeyPrefix": "",
+                }
+                if run["status"] != "DeliveryTimedOut":
+                    plugin["ResponseStartDateTime"] = started
+                    plugin["ResponseFinishDateTime"] = started + timedelta(milliseconds=12)
+                invocation["CommandPlugins"] = [plugin]
+            invocations.append(invocation)
+    if command_id and not invocations and _state(backend)["invocations"].get(command_id) is None:
+        raise InvalidCommandId("Invalid command id.")
+    return ActionResult({"CommandInvocations": invocations})
+
+
+def region_of(response) -> str:
+    return response.region
+
+
+def _setting_response(self, key: str) -> dict[str, Any]:
+    entry = _state(self.ssm_backend)["settings"].get(key)
+    arn = f"arn:aws:ssm:{self.region}:{self.current_account}:servicesetting{key}"
+    if entry is None:
+        return {
+            "SettingId": key,
+            "SettingValue": SERVICE_SETTING_DEFAULTS[key],
+            "LastModifiedDate": datetime(2019, 1, 1, tzinfo=timezone.utc),
+            "LastModifiedUser": "System",
+            "ARN": arn,
+            "Status": "Default",
+        }
+    return {"SettingId": key, "ARN": arn, "Status": "Customized", **entry}
+
+
+def _known_setting(setting_id: str | None) -> str:
+    key = _setting_key(setting_id or "")
+    if key not in SERVICE_SETTING_DEFAULTS:
+        raise ServiceSettingNotFound(f"The service setting {setting_id} was not found.")
+    return key
+
+
+def get_service_setting(self) -> ActionResult:
+    key = _known_setting(self._get_param("SettingId"))
+    return ActionResult({"ServiceSetting": _setting_response(self, key)})
+
+
+def update_service_setting(self) -> ActionResult:
+    key = _known_setting(self._get_param("SettingId"))
+    value = self._get_param("SettingValue")
+    if value is None:
+        raise ValidationException("1 validation error detected: Value null at 'settingValue' failed to satisfy constraint: Member must not be null")
+    _state(self.ssm_backend)["settings"][key] = {
+        "SettingValue": value,
+        "LastModifiedDate": _now(),
+        "LastModifiedUser": f"arn:aws:iam::{self.current_account}:root",
+    }
+    return ActionResult({})
+
+
+def reset_service_setting(self) -> ActionResult:
+    key = _known_setting(self._get_param("SettingId"))
+    _state(self.ssm_backend)["settings"].pop(key, None)
+    return ActionResult({"ServiceSetting": _setting_response(self, key)})
+
+
+_HANDLERS = {
+    "describe_instance_information": describe_instance_information,
+    "get_connection_status": get_connection_status,
+    "send_command": send_command,
+    "get_command_invocation": get_command_invocation,
+    "list_command_invocations": list_command_invocations,
+    "get_service_setting": get_service_setting,
+    "update_service_setting": update_service_setting,
+    "reset_service_setting": reset_service_setting,
+}
+
+
+def install() -> None:
+    """Add the handlers to moto's SSM response class (idempotent)."""
+    global _installed
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    for name, handler in _HANDLERS.items():
+        setattr(SimpleSystemManagerResponse, name, handler)
+    _installed = True
+
+
+def reset() -> None:
+    """Forget service settings and command invocations in every loaded SSM backend."""
+    from moto.ssm.models import ssm_backends
+
+    for account_id in list(ssm_backends.keys()):
+        for backend in list(ssm_backends[account_id].values()):
+            backend.__dict__.pop(_STATE_ATTR, None)
