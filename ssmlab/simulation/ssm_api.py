@@ -18,6 +18,9 @@ adds or replaces these methods (AWS-FACTS §7 lists the gaps):
 - ``GetCommandInvocation`` / ``ListCommandInvocations`` (the latter missing in moto).
 - ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
   moto; needed for Default Host Management Configuration (AWS-FACTS §3).
+- ``StartAutomationExecution`` / ``GetAutomationExecution``: only for the runbook
+  AWSSupport-TroubleshootManagedInstance, answered with ``diagnostics.diagnose``'s text
+  (how ``ssmlab diagnose`` in another process asks a running ``ssmlab serve``).
 
 The simulation's own state (service settings, invocations) lives on moto's SSM backend
 object, so moto's reset clears it too; ``reset()`` clears it explicitly.
@@ -25,12 +28,12 @@ object, so moto's reset clears it too; ``reset()`` clears it explicitly.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.moto_api._internal import mock_random
 
 from . import agent
 from .instance_shell import InstanceShell
@@ -77,6 +80,8 @@ InvocationDoesNotExist = _error("InvocationDoesNotExist")
 InvalidFilterKey = _error("InvalidFilterKey")
 ServiceSettingNotFound = _error("ServiceSettingNotFound")
 ValidationException = _error("ValidationException")
+AutomationDefinitionNotFoundException = _error("AutomationDefinitionNotFoundException")
+AutomationExecutionNotFoundException = _error("AutomationExecutionNotFoundException")
 
 
 # ---------------------------------------------------------------------------------------
@@ -486,7 +491,46 @@ def reset_service_setting(self) -> ActionResult:
     return ActionResult({"ServiceSetting": _setting_response(self, key)})
 
 
+def start_automation_execution(self) -> ActionResult:
+    """Only the runbook AWSSupport-TroubleshootManagedInstance (AWS-FACTS §5), which on AWS
+    inspects why a node is not managed. Its output here is ssm-cli's diagnostics table and
+    the agent log from ``diagnostics.diagnose`` (the real runbook's outputs differ); this is
+    how ``ssmlab diagnose`` in another process asks a running ``ssmlab serve``."""
+    from . import diagnostics
+
+    document = self._get_param("DocumentName")
+    if document != diagnostics.RUNBOOK:
+        raise AutomationDefinitionNotFoundException(f"Document {document} does not exist.")
+    instance_ids = (self._get_param("Parameters", {}) or {}).get("InstanceId", [])
+    if len(instance_ids) != 1:
+        raise ValidationException("Parameter InstanceId requires one instance id.")
+    text = diagnostics.diagnose(self.current_account, self.region, instance_ids[0])
+    execution_id = str(mock_random.uuid4())
+    _state(self.ssm_backend).setdefault("automations", {})[execution_id] = {
+        "AutomationExecutionId": execution_id,
+        "DocumentName": document,
+        "DocumentVersion": "1",
+        "ExecutionStartTime": _now(),
+        "ExecutionEndTime": _now(),
+        "AutomationExecutionStatus": "Success",
+        "Parameters": {"InstanceId": instance_ids},
+        "Outputs": {diagnostics.RUNBOOK_OUTPUT: [text]},
+        "Mode": "Auto",
+    }
+    return ActionResult({"AutomationExecutionId": execution_id})
+
+
+def get_automation_execution(self) -> ActionResult:
+    execution_id = self._get_param("AutomationExecutionId")
+    execution = _state(self.ssm_backend).get("automations", {}).get(execution_id)
+    if execution is None:
+        raise AutomationExecutionNotFoundException(f"Automation execution {execution_id} not found.")
+    return ActionResult({"AutomationExecution": execution})
+
+
 _HANDLERS = {
+    "start_automation_execution": start_automation_execution,
+    "get_automation_execution": get_automation_execution,
     "describe_instance_information": describe_instance_information,
     "get_connection_status": get_connection_status,
     "send_command": send_command,
