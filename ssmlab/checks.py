@@ -1,0 +1,433 @@
+"""Exercise checkers: pure functions that return a :class:`Feedback` with a specific hint.
+
+Each checker takes what the learner wrote (a JSON text or a dict, a YAML template, a list
+of commands) and the facts it is judged against, and never touches the lab: the same
+answer gets the same feedback, offline or on a real account. Notebooks show the returned
+``Feedback``; widgets may wrap it (STYLE.md at the repository root).
+
+Facts behind the hints: ../../shared/AWS-FACTS.md §1, §2 and the IAM User Guide
+("Policy elements: Version, Principal, Action, Resource").
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+__all__ = [
+    "Feedback",
+    "broken_trust_policy",
+    "check_identity_arn",
+    "check_instance_template",
+    "check_role_swap",
+    "check_trust_policy",
+]
+
+POLICY_VERSION = "2012-10-17"
+EC2 = "ec2.amazonaws.com"
+SSM = "ssm.amazonaws.com"
+
+
+@dataclass(frozen=True, repr=False)
+class Feedback:
+    """A verdict and the one sentence that helps most."""
+
+    ok: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        return f"{'✓ Correct' if self.ok else '✗ Not yet'}: {self.message}"
+
+    __repr__ = __str__
+
+
+def _fail(message: str) -> Feedback:
+    return Feedback(False, message)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# ------------------------------------------------------------------------- identity
+
+
+def check_identity_arn(answer: str, *, expected: str) -> Feedback:
+    """Lesson 00: did the learner copy who they are (the ``Arn`` of get-caller-identity)?"""
+    answer = str(answer).strip().strip('"')
+    if answer == expected:
+        return Feedback(True, "that ARN names the identity every call of this lab is made as.")
+    if answer in ("", "...", "Ellipsis"):
+        return _fail("replace ... with the Arn that `aws sts get-caller-identity` printed.")
+    if re.fullmatch(r"\d{12}", answer):
+        return _fail("that is the Account: it says where you are, the Arn says who you are.")
+    if answer.startswith(("AID", "AIDA", "AROA")) or re.fullmatch(r"[A-Z0-9]{16,}(:.*)?", answer):
+        return _fail("that is the UserId (a unique id); copy the Arn, which starts with arn:aws.")
+    if not answer.startswith("arn:"):
+        return _fail("an ARN starts with 'arn:' - copy the whole Arn value.")
+    return _fail(f"close, but that is not the Arn printed above; compare it with {expected[:13]}...")
+
+
+# ----------------------------------------------------------------------- trust policy
+
+
+def _load_policy(document: Any) -> tuple[dict | None, Feedback | None]:
+    if isinstance(document, (bytes, bytearray)):
+        document = document.decode()
+    if isinstance(document, str):
+        if document.strip() in ("", "..."):
+            return None, _fail("the policy is empty: write a JSON object { ... }.")
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError as error:
+            hint = ""
+            if "'" in error.doc and '"' not in error.doc:
+                hint = " JSON strings take double quotes, not single quotes."
+            elif error.msg.startswith("Expecting property name") or "trailing" in error.msg:
+                hint = " Look for a comma after the last item of an object or list."
+            return None, _fail(
+                f"this is not valid JSON ({error.msg}, line {error.lineno} column "
+                f"{error.colno}); IAM would answer MalformedPolicyDocument: This policy "
+                f"contains invalid Json.{hint}"
+            )
+    if document is Ellipsis:
+        return None, _fail("replace ... with your policy.")
+    if not isinstance(document, dict):
+        return None, _fail("a policy is one JSON object: {\"Version\": ..., \"Statement\": [...]}.")
+    return document, None
+
+
+def check_trust_policy(
+    document: Any,
+    *,
+    for_service: str | None = EC2,
+    for_principal: str | None = None,
+) -> Feedback:
+    """Is ``document`` a trust policy that lets ``for_service`` (or ``for_principal``) assume the role?
+
+    ``document`` is JSON text or a dict. ``for_principal`` (an IAM ARN, e.g. the learner's
+    ``lab.caller_arn``) replaces ``for_service`` when given.
+    """
+    policy, problem = _load_policy(document)
+    if problem is not None:
+        return problem
+    assert policy is not None
+    if "Version" not in policy:
+        return _fail(
+            f'add "Version": "{POLICY_VERSION}" at the top. It is the policy language '
+            "version, not a date you choose; without it IAM falls back to 2008-10-17."
+        )
+    if policy["Version"] != POLICY_VERSION:
+        return _fail(
+            f'"Version" must be exactly "{POLICY_VERSION}" (the policy language version), '
+            f"not {policy['Version']!r}."
+        )
+    unknown = set(policy) - {"Version", "Statement", "Id"}
+    if unknown:
+        return _fail(f"a policy has only Version and Statement at the top; move or remove {sorted(unknown)}.")
+    statements = policy.get("Statement")
+    if not statements:
+        return _fail('add a "Statement": a list with one statement {"Effect", "Principal", "Action"}.')
+    target = for_principal or for_service
+    trusted = False
+    for statement in _as_list(statements):
+        if not isinstance(statement, dict):
+            return _fail("each statement is a JSON object with Effect, Principal and Action.")
+        problem = _check_trust_statement(statement, for_service=for_service, for_principal=for_principal)
+        if problem is not None:
+            return problem
+        if statement["Effect"] == "Allow":
+            trusted = True
+    if not trusted:
+        return _fail(f"no statement allows {target}: use \"Effect\": \"Allow\".")
+    services = [
+        s
+        for st in _as_list(statements)
+        for s in _as_list((st.get("Principal") or {}).get("Service", []) if isinstance(st.get("Principal"), dict) else [])
+    ]
+    if for_service == EC2 and SSM in services:
+        return Feedback(
+            True,
+            "EC2 can assume this role. ssm.amazonaws.com is not needed for an instance's "
+            "role (the blog added it; lesson 07 shows it changes nothing).",
+        )
+    return Feedback(True, f"{target} may assume the role, and nobody else.")
+
+
+def _check_trust_statement(statement: dict, *, for_service: str | None, for_principal: str | None) -> Feedback | None:
+    if "Resource" in statement or "NotResource" in statement:
+        return _fail(
+            "remove Resource: in a trust policy the resource is the role itself. IAM refuses "
+            "it with MalformedPolicyDocument: Has prohibited field Resource."
+        )
+    effect = statement.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        return _fail(f'"Effect" is "Allow" or "Deny", spelled exactly so, not {effect!r}.')
+    if "NotPrincipal" in statement:
+        return _fail("use Principal, not NotPrincipal: name who may assume the role.")
+    if "Principal" not in statement:
+        return _fail(
+            'a trust policy says who may assume the role: add "Principal", e.g. '
+            f'{{"Service": "{for_service or EC2}"}}.'
+        )
+    actions = [str(a) for a in _as_list(statement.get("Action", []))]
+    if "Action" not in statement:
+        return _fail('add "Action": "sts:AssumeRole" - assuming is the action being trusted.')
+    if effect == "Allow" and not any(a.lower() in ("sts:assumerole", "sts:*", "*") for a in actions):
+        wrong = actions[0] if actions else ""
+        if wrong.lower().startswith("sts:assumerole"):
+            return _fail(f'the action is "sts:AssumeRole" exactly; {wrong!r} is not an action.')
+        return _fail(
+            f'the action is "sts:AssumeRole" (STS issues the temporary keys), not {wrong!r}: '
+            "permissions such as ec2:* or ssm:* belong in a permissions policy attached to the role."
+        )
+    if effect == "Allow" and any(a in ("*", "sts:*") for a in actions):
+        return _fail('allow only "sts:AssumeRole"; a wildcard trusts the principal with more than assuming.')
+    return _check_principal(statement["Principal"], effect, for_service=for_service, for_principal=for_principal)
+
+
+def _check_principal(principal: Any, effect: str, *, for_service: str | None, for_principal: str | None) -> Feedback | None:
+    if principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS", []))):
+        if effect == "Allow":
+            return _fail('"*" lets anyone in any account assume the role: name one principal.')
+        return None
+    if not isinstance(principal, dict):
+        return _fail(
+            'Principal is an object such as {"Service": "ec2.amazonaws.com"} or {"AWS": "<an ARN>"}.'
+        )
+    unknown = set(principal) - {"Service", "AWS", "Federated", "CanonicalUser"}
+    if unknown:
+        return _fail(f"Principal keys are Service, AWS or Federated (case matters), not {sorted(unknown)}.")
+    if effect != "Allow":
+        return None
+    services = [str(s) for s in _as_list(principal.get("Service", []))]
+    arns = [str(a) for a in _as_list(principal.get("AWS", []))]
+    for service in services:
+        if not service.endswith(".amazonaws.com"):
+            return _fail(
+                f'a service principal is a full name such as "{(service.split(".")[0] or "ec2")}.amazonaws.com", '
+                f"not {service!r}; IAM answers Invalid principal in policy."
+            )
+    if for_principal:
+        if for_principal in arns:
+            return None
+        if services:
+            return _fail(
+                f"this trusts the service {services[0]}, not you. To let an IAM identity assume "
+                f'the role, use {{"AWS": "{for_principal}"}}.'
+            )
+        return _fail(f'the principal must be your ARN: {{"AWS": "{for_principal}"}}.')
+    if for_service and for_service not in services:
+        if SSM in services and for_service == EC2:
+            return _fail(
+                "ssm.amazonaws.com trusts Systems Manager itself (hybrid activations, Default "
+                "Host Management). An instance's role is assumed by EC2 on the instance's "
+                "behalf: trust ec2.amazonaws.com."
+            )
+        if arns and not services:
+            return _fail(
+                f'{arns[0]} is an IAM identity; a role for an instance trusts the service: '
+                f'{{"Service": "{for_service}"}}.'
+            )
+        return _fail(f'the principal that assumes this role is {{"Service": "{for_service}"}}.')
+    if arns and for_service:
+        return _fail(
+            f"only {for_service} needs to assume this role; remove the AWS principal {arns[0]}."
+        )
+    return None
+
+
+#: Trust policies for EC2, each with one mistake learners make (seeded exercise variants).
+_BROKEN_TRUST_POLICIES = (
+    # no Version
+    {"Statement": [{"Effect": "Allow", "Principal": {"Service": EC2}, "Action": "sts:AssumeRole"}]},
+    # a short service name
+    {"Version": POLICY_VERSION, "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2"}, "Action": "sts:AssumeRole"}]},
+    # a Resource, as in a permissions policy
+    {"Version": POLICY_VERSION, "Statement": [{"Effect": "Allow", "Principal": {"Service": EC2}, "Action": "sts:AssumeRole", "Resource": "*"}]},
+    # the wrong service
+    {"Version": POLICY_VERSION, "Statement": [{"Effect": "Allow", "Principal": {"Service": SSM}, "Action": "sts:AssumeRole"}]},
+    # a permission instead of sts:AssumeRole
+    {"Version": POLICY_VERSION, "Statement": [{"Effect": "Allow", "Principal": {"Service": EC2}, "Action": "ec2:*"}]},
+    # today's date as the Version
+    {"Version": "2024-04-01", "Statement": [{"Effect": "Allow", "Principal": {"Service": EC2}, "Action": "sts:AssumeRole"}]},
+)
+
+
+def broken_trust_policy(seed: int | None = None) -> str:
+    """A trust policy for EC2 with one typical mistake, as indented JSON; ``seed`` picks which."""
+    rng = random.Random(seed)
+    return json.dumps(rng.choice(_BROKEN_TRUST_POLICIES), indent=2)
+
+
+# -------------------------------------------------------------------- the template
+
+
+def _load_template(template: Any) -> dict:
+    """Parse CloudFormation YAML (short-form tags such as !Ref kept as plain values) or JSON."""
+    if isinstance(template, dict):
+        return template
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def tag(loader, suffix, node):
+        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        return {name: value}
+
+    _Loader.add_multi_constructor("!", tag)
+    loaded = yaml.load(str(template), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(loaded, dict):
+        raise ValueError("not a template")
+    return loaded
+
+
+def check_instance_template(template: Any) -> Feedback:
+    """Lesson 03: does a CloudFormation template launch an instance the way the lab's does?
+
+    Checked: an ``AWS::EC2::Instance`` with an ``IamInstanceProfile``, IMDSv2 required, no
+    ``KeyName``, no inbound rule in its security groups, the AMI from the public SSM
+    parameter rather than a fixed id.
+    """
+    try:
+        doc = _load_template(template)
+    except Exception as error:  # noqa: BLE001 - any parse error is the learner's to fix
+        return _fail(f"the template does not parse as YAML or JSON: {str(error).splitlines()[0]}")
+    resources = doc.get("Resources") or {}
+    instances = {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::EC2::Instance"}
+    if not instances:
+        return _fail("there is no resource of Type AWS::EC2::Instance under Resources.")
+    name, instance = next(iter(instances.items()))
+    props = instance.get("Properties") or {}
+    if not props.get("IamInstanceProfile"):
+        return _fail(
+            f"{name} has no IamInstanceProfile: without it the instance has no role, so no "
+            "credentials for Systems Manager."
+        )
+    if "KeyName" in props:
+        return _fail(
+            "remove KeyName: with Systems Manager you never need an SSH key pair (Session "
+            "Manager gives a shell)."
+        )
+    tokens = (props.get("MetadataOptions") or {}).get("HttpTokens")
+    if tokens != "required":
+        return _fail(
+            "require IMDSv2: MetadataOptions: {HttpTokens: required}. Instance metadata is where "
+            "the role's credentials are served; IMDSv2 protects them."
+        )
+    for resource_name, resource in resources.items():
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("Type")
+        rprops = resource.get("Properties") or {}
+        if kind == "AWS::EC2::SecurityGroup" and rprops.get("SecurityGroupIngress"):
+            return _fail(
+                f"{resource_name} has inbound rules: Systems Manager needs none, the agent "
+                "only connects out (HTTPS). Remove SecurityGroupIngress."
+            )
+        if kind == "AWS::EC2::SecurityGroupIngress":
+            return _fail(f"remove {resource_name}: no inbound rule is needed.")
+    image = props.get("ImageId")
+    if isinstance(image, str) and image.startswith("ami-"):
+        return _fail(
+            "a fixed AMI id ages and differs per Region; take it from the public SSM parameter "
+            "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 through a "
+            "parameter of type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>."
+        )
+    if isinstance(image, dict) and "Ref" in image:
+        parameter = (doc.get("Parameters") or {}).get(image["Ref"]) or {}
+        if parameter.get("Type") != "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>":
+            return _fail(
+                f"give parameter {image['Ref']} the Type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id> "
+                "and the public SSM parameter as its Default, so the latest AMI is used."
+            )
+    return Feedback(True, "an instance with a role, IMDSv2, no key and nothing open inbound.")
+
+
+# --------------------------------------------------------------------- the role swap
+
+
+def _parse_commands(commands: str | Iterable[str]) -> list[tuple[str, dict[str, str]]]:
+    lines = commands.splitlines() if isinstance(commands, str) else list(commands)
+    parsed = []
+    for line in lines:
+        line = line.strip().lstrip("!$ ").strip()
+        if not line or line.startswith("#"):
+            continue
+        words = shlex.split(line)
+        if words[:1] == ["aws"]:
+            words = words[1:]
+        if words[:1] == ["iam"] or words[:1] == ["ec2"]:
+            words = words[1:]
+        operation, options, key = (words[0] if words else ""), {}, None
+        for word in words[1:]:
+            if word.startswith("--"):
+                key = word[2:]
+                options[key] = ""
+            elif key is not None:
+                options[key] = word
+        parsed.append((operation, options))
+    return parsed
+
+
+def check_role_swap(commands: str | Iterable[str], *, profile: str, old_role: str, new_role: str) -> Feedback:
+    """Lesson 04: the ``aws iam`` commands, in order, that put ``new_role`` in ``profile`` instead of ``old_role``."""
+    steps = _parse_commands(commands)
+    if not steps:
+        return _fail("write the commands, one per line, e.g. aws iam ... --instance-profile-name ...")
+    for operation, options in steps:
+        if operation == "update-assume-role-policy":
+            return _fail(
+                "update-assume-role-policy changes who may assume a role, not which role is "
+                "in the profile (that was the blog's detour)."
+            )
+        if operation in ("delete-role", "delete-instance-profile"):
+            return _fail("nothing needs deleting: a role can leave a profile and still exist.")
+        if operation == "create-instance-profile":
+            return _fail(
+                f"a second profile is another valid way out, but this exercise swaps the role "
+                f"inside {profile}."
+            )
+        if operation in ("remove-role-from-instance-profile", "add-role-to-instance-profile"):
+            if options.get("instance-profile-name") != profile:
+                return _fail(f"--instance-profile-name must be {profile} in {operation}.")
+    names = [op for op, _ in steps]
+    remove = ("remove-role-from-instance-profile", {"instance-profile-name": profile, "role-name": old_role})
+    add = ("add-role-to-instance-profile", {"instance-profile-name": profile, "role-name": new_role})
+    if "add-role-to-instance-profile" not in names:
+        return _fail(f"after the removal, add {new_role} with add-role-to-instance-profile.")
+    if "remove-role-from-instance-profile" not in names:
+        return _fail(
+            f"adding alone fails with LimitExceeded: {profile} still holds {old_role}. "
+            "Remove it first with remove-role-from-instance-profile."
+        )
+    if names.index("add-role-to-instance-profile") < names.index("remove-role-from-instance-profile"):
+        return _fail(
+            f"order matters: while {old_role} is in {profile} the add fails with LimitExceeded. "
+            "Remove first, then add."
+        )
+    for (operation, options), (expected_op, expected) in zip(
+        [s for s in steps if s[0] in (remove[0], add[0])], (remove, add)
+    ):
+        if options.get("role-name") != expected["role-name"]:
+            return _fail(
+                f"{operation} takes --role-name {expected['role-name']}, not "
+                f"{options.get('role-name') or 'nothing'}."
+            )
+    if len(steps) > 2:
+        return _fail("two commands are enough: remove, then add.")
+    return Feedback(True, f"{profile} now holds {new_role}; instances using {profile} get its credentials at their next credential refresh.")
