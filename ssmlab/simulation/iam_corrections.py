@@ -269,8 +269,22 @@ def _statement_covers(statement: dict, action: str, context: dict[str, str]) -> 
         if key in statement:
             value = statement[key]
             probe[key] = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
-    if "Condition" in statement:
-        probe["Condition"] = statement["Condition"]
+    context = {key.lower(): value for key, value in context.items()}
+    conditions = statement.get("Condition") or {}
+    # IAM User Guide, "Condition operators": a condition on a key the request does not
+    # carry is false, unless the operator ends in IfExists (or is Null). moto's evaluator
+    # skips such keys, so they are judged here; the present ones are left to moto, which
+    # evaluates StringEquals and treats the operators it does not know as satisfied.
+    for operator, pairs in conditions.items():
+        if operator.endswith("IfExists") or operator == "Null":
+            continue
+        if any(key.lower() not in context for key in pairs):
+            return False
+    if conditions:
+        probe["Condition"] = {
+            operator: {key.lower(): value for key, value in pairs.items()}
+            for operator, pairs in conditions.items()
+        }
     result = IAMPolicyStatement(probe).is_action_permitted(action.lower(), resource, None, context)
     return result == PermissionResult.PERMITTED
 
