@@ -47,7 +47,8 @@ _REDIRECTING_VARIABLES = (
 )
 
 _endpoint = None  # the process's OfflineEndpoint, started by the first offline lab
-_saved_environ: dict[str, str | None] | None = None  # os.environ before the lab changed it
+#: For each variable the lab changed: (the learner's value, the lab's value).
+_saved_environ: dict[str, tuple[str | None, str | None]] | None = None
 _current: "Lab | None" = None
 
 
@@ -122,7 +123,8 @@ def _apply_environ(changes: dict[str, str | None]) -> None:
     if _saved_environ is None:
         _saved_environ = {}
     for key, value in changes.items():
-        _saved_environ.setdefault(key, os.environ.get(key))
+        original = _saved_environ[key][0] if key in _saved_environ else os.environ.get(key)
+        _saved_environ[key] = (original, value)
         if value is None:
             os.environ.pop(key, None)
         else:
@@ -130,12 +132,15 @@ def _apply_environ(changes: dict[str, str | None]) -> None:
 
 
 def _restore_environ() -> None:
+    """Give back the learner's values, except where they changed a variable since."""
     global _saved_environ
-    for key, value in (_saved_environ or {}).items():
-        if value is None:
+    for key, (original, ours) in (_saved_environ or {}).items():
+        if os.environ.get(key) != ours:
+            continue  # set by the learner after the lab: theirs now
+        if original is None:
             os.environ.pop(key, None)
         else:
-            os.environ[key] = value
+            os.environ[key] = original
     _saved_environ = None
 
 
@@ -189,6 +194,8 @@ def _start_aws(region: str | None, prefix: str | None) -> Lab:
     # A real account: the standard chain decides credentials, region and endpoint.
     _restore_environ()
     _apply_environ(_with_interpreter_on_path())
+    # AWS_REGION, which the other SDKs and AWS CLI v2 read, counts as it does there.
+    region = region or os.environ.get("AWS_REGION")
     session = boto3.Session(region_name=region) if region else boto3.Session()
     identity = confirm_account(session)
     prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()

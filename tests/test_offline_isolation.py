@@ -1,0 +1,108 @@
+"""Offline mode never reaches AWS, even with real-looking credentials, a profile and a
+config file in the environment that would send requests elsewhere."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import boto3
+import pytest
+
+import ssmlab
+
+GUARD = Path(__file__).parent / "loopback_guard"
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@pytest.fixture
+def real_looking_environment(tmp_path, monkeypatch):
+    """What a learner's shell may hold: keys, a profile, a config with endpoints."""
+    (tmp_path / "config").write_text(
+        "[profile work]\nregion = eu-west-1\nendpoint_url = https://aws.example.com\n"
+        "[default]\nregion = eu-west-1\n"
+    )
+    (tmp_path / "credentials").write_text(
+        "[work]\naws_access_key_id = AKIAREALLOOKINGKEY01\naws_secret_access_key = x\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "work")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAREALLOOKINGKEY02")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "real-looking-secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "real-looking-token")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", "https://iam.example.com")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
+    return tmp_path
+
+
+@pytest.fixture
+def connections(monkeypatch):
+    """Every host this process looks up or connects to during the test."""
+    seen: list[str] = []
+    original_connect = socket.socket.connect
+    original_getaddrinfo = socket.getaddrinfo
+
+    def record(host):
+        seen.append(str(host))
+        if str(host) not in LOOPBACK:
+            raise OSError(f"test guard: {host} is outside loopback")
+
+    def recording_getaddrinfo(host, *args, **kwargs):
+        if host is not None:
+            record(host)
+        return original_getaddrinfo(host, *args, **kwargs)
+
+    def recording_connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            record(address[0])
+        return original_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording_getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", recording_connect)
+    return seen
+
+
+def test_lab_clients_and_plain_boto3_stay_on_loopback(real_looking_environment, connections):
+    lab = ssmlab.start(quiet=True)
+    lab.client("iam").list_roles()
+    lab.client("sts").get_caller_identity()
+    lab.client("ec2").describe_vpcs()
+    # A learner's own client, made the usual way after start(), lands in the lab too.
+    assert boto3.client("iam").list_roles()["Roles"] == []
+    assert connections, "the calls above made no connection at all"
+    assert set(connections) <= LOOPBACK
+
+
+def test_aws_cli_stays_on_loopback(real_looking_environment, tmp_path):
+    lab = ssmlab.start(quiet=True)
+    log = tmp_path / "non-loopback.log"
+    log.write_text("")
+    env = dict(lab.env, PYTHONPATH=str(GUARD), SSMLAB_GUARD_LOG=str(log))
+    for command in (["sts", "get-caller-identity"], ["iam", "list-roles"], ["ec2", "describe-vpcs"]):
+        result = subprocess.run(["aws", *command], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+    assert '"Arn": "arn:aws:iam::123456789012:user/learner"' in subprocess.run(
+        ["aws", "sts", "get-caller-identity"], env=env, capture_output=True, text=True
+    ).stdout
+    assert log.read_text() == ""
+
+
+def test_the_guard_itself_catches_a_real_endpoint(tmp_path):
+    """The guard above must be able to fail: without the lab, the CLI goes elsewhere."""
+    log = tmp_path / "non-loopback.log"
+    log.write_text("")
+    env = {
+        "PATH": str(Path(__import__("sys").executable).parent),
+        "PYTHONPATH": str(GUARD),
+        "SSMLAB_GUARD_LOG": str(log),
+        "AWS_ACCESS_KEY_ID": "AKIAREALLOOKINGKEY03",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    result = subprocess.run(["aws", "sts", "get-caller-identity"], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert log.read_text().strip(), "the guard saw no connection outside loopback"
