@@ -1,0 +1,271 @@
+"""Rebuild, quietly, the state the lessons before lesson N would have left.
+
+``ssmlab.start(lesson=N)`` calls :func:`rebuild`, so every lesson runs alone in a fresh
+kernel. It performs the lessons' own steps, through ``lab.client(...)``, so it works
+offline and on a real account alike:
+
+======  ==================================================================  ==============
+lesson  leaves behind                                                       names
+======  ==================================================================  ==============
+00      nothing
+01      nothing (its two demo roles are deleted at its end)                 role-for-me,
+                                                                            demo-role-for-ec2
+02      role ROLE trusting ec2.amazonaws.com, in instance profile PROFILE   role-for-ec2,
+                                                                            for-ec2
+03      stack STACK from templates/ec2-instance-profile.yaml: one running   stack-for-ec2
+        instance launched with PROFILE
+04      nothing more: the second role (and its profile) are deleted at its  role-for-ssm,
+        end; PROFILE still holds ROLE                                       for-ssm
+05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
+        (the blog's detour, JOURNEY.md step 6)
+06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
+07      the last lesson
+======  ==================================================================  ==============
+
+Every step is idempotent: what exists already is kept. Before building, what lessons N
+and later create is removed if present, so lesson N's cells can run again on an account
+that has been through it (offline, ``start()`` gives a fresh lab with nothing to remove).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from botocore.exceptions import ClientError
+
+from . import templates
+from .errors import LabError
+
+#: The lessons there are; ``start(lesson=N)`` accepts these numbers.
+LESSONS = range(0, 8)
+
+EC2 = "ec2.amazonaws.com"
+SSM = "ssm.amazonaws.com"
+CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+
+
+def trust_policy(*services: str) -> str:
+    """The blog's trust policy document (JOURNEY.md steps 1 and 6) for ``services``."""
+    principal = services[0] if len(services) == 1 else list(services)
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
+
+
+def names(lab) -> dict[str, str]:
+    """The names the lessons use, as STYLE.md fixes them."""
+    return {
+        "ROLE": lab.name("role-for-ec2"),
+        "PROFILE": lab.name("for-ec2"),
+        "STACK": lab.name("stack-for-ec2"),
+        "MY_ROLE": lab.name("role-for-me"),
+        "DEMO_EC2_ROLE": lab.name("demo-role-for-ec2"),
+        "SECOND_ROLE": lab.name("role-for-ssm"),
+        "SECOND_PROFILE": lab.name("for-ssm"),
+    }
+
+
+def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
+    """Leave ``lab`` in the state the lessons before ``lesson`` would have left.
+
+    ``clear`` (default: on a real account only) first removes what lessons ``lesson`` and
+    later created; an offline lab fresh from ``start()`` has nothing to remove.
+    """
+    if isinstance(lesson, bool) or not isinstance(lesson, int) or lesson not in LESSONS:
+        raise LabError(
+            f"There is no lesson {lesson!r}: use a lesson number from {LESSONS.start} to "
+            f"{LESSONS.stop - 1}, as in the notebook's file name."
+        )
+    n = names(lab)
+    if clear if clear is not None else not lab.offline:
+        for undo in reversed(_UNDO[lesson:]):
+            undo(lab, n)
+    for step in _STEPS[:lesson]:
+        step(lab, n)
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _ignore(codes: tuple[str, ...], call, **kwargs):
+    """Make ``call``; an error whose code is in ``codes`` means "already so"."""
+    try:
+        return call(**kwargs)
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in codes:
+            raise
+        return None
+
+
+def _role_exists(iam, role: str) -> bool:
+    return _ignore(("NoSuchEntity",), iam.get_role, RoleName=role) is not None
+
+
+def _delete_role(iam, role: str) -> None:
+    """Delete ``role`` and what blocks its deletion (profiles, policies), if it exists."""
+    if not _role_exists(iam, role):
+        return
+    for profile in iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=role)
+    for policy in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        iam.detach_role_policy(RoleName=role, PolicyArn=policy["PolicyArn"])
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=role, PolicyName=name)
+    iam.delete_role(RoleName=role)
+
+
+def _delete_profile(iam, profile: str) -> None:
+    found = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=profile)
+    if found is None:
+        return
+    for role in found["InstanceProfile"]["Roles"]:
+        iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=role["RoleName"])
+    iam.delete_instance_profile(InstanceProfileName=profile)
+
+
+def _stack_status(cfn, stack: str) -> str | None:
+    found = _ignore(("ValidationError",), cfn.describe_stacks, StackName=stack)
+    if not found or not found["Stacks"]:
+        return None
+    return found["Stacks"][0]["StackStatus"]
+
+
+def _wait(lab, waiter: str, service: str, **kwargs) -> None:
+    delay = 1 if lab.offline else 10
+    lab.client(service).get_waiter(waiter).wait(WaiterConfig={"Delay": delay, "MaxAttempts": 120}, **kwargs)
+
+
+# --------------------------------------------------------------------- the steps
+
+
+def _lesson_00(lab, n) -> None:
+    """Lesson 00 only looks around."""
+
+
+def _undo_00(lab, n) -> None:
+    pass
+
+
+def _lesson_01(lab, n) -> None:
+    """Lesson 01 creates two demo roles and deletes them at its end."""
+    _undo_01(lab, n)
+
+
+def _undo_01(lab, n) -> None:
+    iam = lab.client("iam")
+    _delete_role(iam, n["MY_ROLE"])
+    _delete_role(iam, n["DEMO_EC2_ROLE"])
+
+
+def _lesson_02(lab, n) -> None:
+    # JOURNEY.md steps 1-3: create-role, create-instance-profile, add-role-to-instance-profile.
+    iam = lab.client("iam")
+    if not _role_exists(iam, n["ROLE"]):
+        iam.create_role(RoleName=n["ROLE"], AssumeRolePolicyDocument=trust_policy(EC2))
+    profile = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=n["PROFILE"])
+    if profile is None:
+        profile = iam.create_instance_profile(InstanceProfileName=n["PROFILE"])
+    if not profile["InstanceProfile"]["Roles"]:
+        iam.add_role_to_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=n["ROLE"])
+    if not lab.offline:
+        # IAM is eventually consistent: EC2 may not see a new profile at once (AWS-FACTS §6).
+        _wait(lab, "instance_profile_exists", "iam", InstanceProfileName=n["PROFILE"])
+
+
+def _undo_02(lab, n) -> None:
+    iam = lab.client("iam")
+    _delete_profile(iam, n["PROFILE"])
+    _delete_role(iam, n["ROLE"])
+
+
+def _lesson_03(lab, n) -> None:
+    # JOURNEY.md step 4: the stack that launches the instance with the profile.
+    cfn = lab.client("cloudformation")
+    status = _stack_status(cfn, n["STACK"])
+    if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        return
+    if status is not None:
+        _undo_03(lab, n)
+    for attempt in range(6):
+        cfn.create_stack(
+            StackName=n["STACK"],
+            TemplateBody=templates.EC2_INSTANCE_PROFILE.read_text(),
+            Parameters=[
+                {"ParameterKey": "InstanceProfileName", "ParameterValue": n["PROFILE"]},
+                {"ParameterKey": "LabTag", "ParameterValue": lab.tags[0]["Value"]},
+            ],
+        )
+        try:
+            _wait(lab, "stack_create_complete", "cloudformation", StackName=n["STACK"])
+            return
+        except Exception:  # noqa: BLE001 - a real account's new profile not yet visible: retry
+            if lab.offline or attempt == 5:
+                raise
+            _undo_03(lab, n)
+            time.sleep(20)
+
+
+def _undo_03(lab, n) -> None:
+    cfn = lab.client("cloudformation")
+    if _stack_status(cfn, n["STACK"]) in (None, "DELETE_COMPLETE"):
+        return
+    cfn.delete_stack(StackName=n["STACK"])
+    _wait(lab, "stack_delete_complete", "cloudformation", StackName=n["STACK"])
+
+
+def _lesson_04(lab, n) -> None:
+    """Lesson 04 deletes its second role and profile at its end: PROFILE holds ROLE."""
+    _undo_04(lab, n)
+    iam = lab.client("iam")
+    roles = iam.get_instance_profile(InstanceProfileName=n["PROFILE"])["InstanceProfile"]["Roles"]
+    if [r["RoleName"] for r in roles] != [n["ROLE"]]:
+        for role in roles:
+            iam.remove_role_from_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=role["RoleName"])
+        iam.add_role_to_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=n["ROLE"])
+
+
+def _undo_04(lab, n) -> None:
+    iam = lab.client("iam")
+    _delete_profile(iam, n["SECOND_PROFILE"])
+    _delete_role(iam, n["SECOND_ROLE"])
+
+
+def _lesson_05(lab, n) -> None:
+    # JOURNEY.md step 6: the trust policy that also trusts ssm.amazonaws.com.
+    lab.client("iam").update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2, SSM))
+
+
+def _undo_05(lab, n) -> None:
+    iam = lab.client("iam")
+    if _role_exists(iam, n["ROLE"]):
+        iam.update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2))
+
+
+def _lesson_06(lab, n) -> None:
+    # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
+    lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
+
+
+def _undo_06(lab, n) -> None:
+    iam = lab.client("iam")
+    if _role_exists(iam, n["ROLE"]):
+        _ignore(("NoSuchEntity",), iam.detach_role_policy, RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
+
+
+def _lesson_07(lab, n) -> None:
+    """The last lesson: nothing comes after it."""
+
+
+def _undo_07(lab, n) -> None:
+    pass
+
+
+# _STEPS[i] does lesson i; _UNDO[i] removes what lesson i created (both idempotent).
+_STEPS = (_lesson_00, _lesson_01, _lesson_02, _lesson_03, _lesson_04, _lesson_05, _lesson_06, _lesson_07)
+_UNDO = (_undo_00, _undo_01, _undo_02, _undo_03, _undo_04, _undo_05, _undo_06, _undo_07)
