@@ -4,6 +4,7 @@ Everything ssmlab changes or adds to moto lives in this sub-package, one module 
 concern, each extension citing the AWS behaviour it reproduces (../shared/AWS-FACTS.md
 or an AWS documentation page):
 
+- ``ec2_corrections``  the default VPC's internet gateway and route, as AWS creates them.
 - ``iam_corrections``  CreateRole validation, AssumeRole honouring trust policies,
                        RemoveRoleFromInstanceProfile's NoSuchEntity, SSM's
                        AccessDeniedException on the JSON protocol.
@@ -18,20 +19,11 @@ Nothing here is used against a real account: there the real agent and AWS answer
 
 from __future__ import annotations
 
-import importlib
+from . import ec2_corrections, iam_corrections, ssm_api
 
 # Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-_PATCH_MODULES = ("iam_corrections", "ssm_api")
+_PATCH_MODULES = (ec2_corrections, iam_corrections, ssm_api)
 _installed = False
-
-
-def _modules():
-    for name in _PATCH_MODULES:
-        try:
-            yield importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:  # a module not written yet
-            if exc.name != f"{__name__}.{name}":
-                raise
 
 
 def install() -> None:
@@ -39,14 +31,14 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    for module in _modules():
+    for module in _PATCH_MODULES:
         module.install()
     _installed = True
 
 
 def reset() -> None:
     """Forget the simulation's own state (agent logs, commands) for a fresh lab."""
-    for module in _modules():
+    for module in _PATCH_MODULES:
         reset_module = getattr(module, "reset", None)
         if reset_module is not None:
             reset_module()

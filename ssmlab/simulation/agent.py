@@ -390,18 +390,6 @@ def _internet_route(ec2, table, vpc_id: str, has_public_ip: bool) -> tuple[bool,
     return False, f"{table.id} has no route for 0.0.0.0/0 to an internet or NAT gateway"
 
 
-def _default_vpc_without_gateway(ec2, vpc) -> bool:
-    """moto creates the default VPC without its internet gateway.
-
-    On AWS a default VPC comes with an internet gateway and a main-route-table route
-    0.0.0.0/0 to it (VPC doc "Default VPCs"). When the lab's default VPC has no internet
-    gateway at all, the agent assumes AWS's default set-up rather than moto's gap.
-    """
-    if vpc is None or not getattr(vpc, "is_default", False):
-        return False
-    return not any(getattr(igw, "vpc", None) is vpc for igw in ec2.internet_gateways.values())
-
-
 def _interface_endpoint(ec2, vpc_id: str | None, region: str, service: str) -> str | None:
     wanted = f"com.amazonaws.{region}.{service}"
     for endpoint in ec2.vpc_end_points.values():
@@ -419,17 +407,9 @@ def _interface_endpoint(ec2, vpc_id: str | None, region: str, service: str) -> s
 
 def _reachability(ec2, instance, region: str) -> tuple[tuple[str, bool, str], ...]:
     vpc_id = instance.vpc_id
-    vpc = ec2.vpcs.get(vpc_id) if vpc_id else None
     table = _route_table_for(ec2, instance.subnet_id, vpc_id)
     has_public_ip = bool(getattr(instance, "public_ip", None))
-    if _default_vpc_without_gateway(ec2, vpc):
-        internet, how = has_public_ip, (
-            "default VPC: internet gateway and route 0.0.0.0/0 as AWS creates them"
-            if has_public_ip
-            else "default VPC, but the instance has no public IP address"
-        )
-    else:
-        internet, how = _internet_route(ec2, table, vpc_id, has_public_ip)
+    internet, how = _internet_route(ec2, table, vpc_id, has_public_ip)
     result = []
     for service in DIAGNOSED_ENDPOINTS:
         endpoint = _interface_endpoint(ec2, vpc_id, region, service)
