@@ -504,22 +504,15 @@ def test_remove_then_add_is_the_way_to_swap_the_role(profile_with_role):
 
 
 def test_cli_remove_role_not_in_profile(profile_with_role, aws):
-    result = aws(
-        "iam", "remove-role-from-instance-profile",
-        "--instance-profile-name", "for-ec2", "--role-name", "role-for-ssm",
-    )
-    cli_error(
-        result, "NoSuchEntity", "RemoveRoleFromInstanceProfile",
-        "The role with name role-for-ssm cannot be found.",
-    )
-    result = aws(
-        "iam", "remove-role-from-instance-profile",
-        "--instance-profile-name", "for-ssm", "--role-name", "role-for-ec2",
-    )
-    cli_error(
-        result, "NoSuchEntity", "RemoveRoleFromInstanceProfile",
-        "Instance Profile for-ssm cannot be found.",
-    )
+    for profile, role, message in [
+        ("for-ec2", "role-for-ssm", "The role with name role-for-ssm cannot be found."),
+        ("for-ssm", "role-for-ec2", "Instance Profile for-ssm cannot be found."),
+    ]:
+        result = aws(
+            "iam", "remove-role-from-instance-profile",
+            "--instance-profile-name", profile, "--role-name", role,
+        )
+        cli_error(result, "NoSuchEntity", "RemoveRoleFromInstanceProfile", message)
 
 
 # ------------------------------ moto's own behaviour that is right and must stay so

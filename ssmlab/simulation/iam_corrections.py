@@ -14,8 +14,10 @@ names the AWS behaviour it reproduces and where AWS documents it:
 4. ``RemoveRoleFromInstanceProfile`` answers ``NoSuchEntity`` (HTTP 404) for a profile
    that does not exist or a role that is not in it, instead of a Python ``ValueError``.
 
-Every patch is applied by :func:`install` (idempotent) and only changes what a request to
-the offline lab sees; moto's models stay moto's.
+Every patch is applied by :func:`install` (idempotent). Validation and trust checks sit in
+moto's request handlers, so CloudFormation and moto's internals are unaffected; only
+RemoveRoleFromInstanceProfile is patched on the IAM backend. :func:`evaluate_trust_policy`
+is public for the simulated agent (may ec2.amazonaws.com assume this role?).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ def _constraint(value: str, member: str, rule: str) -> str:
     return f"Value '{value}' at '{member}' failed to satisfy constraint: {rule}"
 
 
-def validate_trust_policy(document: str, partition: str = "aws") -> None:
+def validate_trust_policy(document: str) -> None:
     """Validate a role trust policy as IAM does on CreateRole and UpdateAssumeRolePolicy.
 
     Raises moto's ``MalformedPolicyDocument`` with AWS's message:
@@ -114,10 +116,10 @@ def validate_trust_policy(document: str, partition: str = "aws") -> None:
     IAMTrustPolicyDocumentValidator(document).validate()
     statements = json.loads(document)["Statement"]
     for statement in statements if isinstance(statements, list) else [statements]:
-        _validate_principals(statement, partition)
+        _validate_principals(statement)
 
 
-def _validate_principals(statement: dict, partition: str) -> None:
+def _validate_principals(statement: dict) -> None:
     from moto.iam.exceptions import MalformedPolicyDocument
 
     principal = statement.get("Principal", statement.get("NotPrincipal"))
@@ -134,13 +136,13 @@ def _validate_principals(statement: dict, partition: str) -> None:
         raise MalformedPolicyDocument(f"Invalid principal in policy: {json.dumps(principal)}")
     for kind, values in principal.items():
         for value in values if isinstance(values, list) else [values]:
-            if not _principal_exists(kind, value, partition):
+            if not _principal_exists(kind, value):
                 raise MalformedPolicyDocument(
                     f'Invalid principal in policy: "{kind.upper()}":{json.dumps(value)}'
                 )
 
 
-def _principal_exists(kind: str, value: Any, partition: str) -> bool:
+def _principal_exists(kind: str, value: Any) -> bool:
     if not isinstance(value, str) or not value:
         return False
     if kind == "Service":
@@ -161,7 +163,10 @@ def _principal_exists(kind: str, value: Any, partition: str) -> bool:
         return resource.startswith(("assumed-role/", "federated-user/"))
     from moto.iam.models import iam_backends
 
-    backend = iam_backends[arn["account"]][arn["partition"]]
+    try:
+        backend = iam_backends[arn["account"]][arn["partition"]]
+    except KeyError:  # not a partition moto knows
+        return False
     if resource.startswith("user/"):
         return any(user.arn == value for user in backend.users.values())
     if resource.startswith("role/"):
@@ -298,7 +303,7 @@ def _create_role(original):
     # malformed." Validated before anything is stored, so nothing is half-created.
     def create_role(self):
         validate_role_name(self._get_param("RoleName") or "", self._get_param("Path"))
-        validate_trust_policy(self._get_param("AssumeRolePolicyDocument") or "", self.partition)
+        validate_trust_policy(self._get_param("AssumeRolePolicyDocument") or "")
         return original(self)
 
     return create_role
@@ -308,7 +313,7 @@ def _update_assume_role_policy(original):
     # IAM API reference, UpdateAssumeRolePolicy: MalformedPolicyDocument. moto validates
     # the grammar already; AWS's messages for invalid JSON and unknown principals added.
     def update_assume_role_policy(self):
-        validate_trust_policy(self._get_param("PolicyDocument") or "", self.partition)
+        validate_trust_policy(self._get_param("PolicyDocument") or "")
         return original(self)
 
     return update_assume_role_policy
@@ -318,7 +323,8 @@ def _assume_role(original):
     # STS API reference, AssumeRole: "the trust policy of the role ... must grant
     # permissions" to the caller; otherwise AccessDenied (HTTP 403) "User: <caller> is not
     # authorized to perform: sts:AssumeRole on resource: <role arn>". AWS gives the same
-    # answer for a role that does not exist, so nothing leaks about which roles exist.
+    # answer for a role that does not exist, so nothing leaks about which roles exist
+    # (aws-solutions/automated-security-response-on-aws#53, localstack/localstack#8730).
     def assume_role(self):
         from moto.core.exceptions import AccessDeniedError
 
@@ -346,7 +352,7 @@ def _find_role(role_arn: str):
         return None
     try:
         return iam_backends[arn["account"]][arn["partition"]].get_role_by_arn(role_arn)
-    except NotFoundException:
+    except (KeyError, NotFoundException):
         return None
 
 
