@@ -1,0 +1,28 @@
+"""Interactive pieces of the lessons: models (plain classes) and their ipywidgets views.
+
+    from ssmlab.widgets import LabMap, TrustPolicyBuilder, CheckBox
+    lab_map = LabMap(lab)                                     # role ↔ … ↔ Systems Manager
+    builder = TrustPolicyBuilder(lab, on_apply=lab_map.refresh)
+    CheckBox(checks.check_trust_policy)
+
+Models (``TrustPolicyModel``, ``LabMapModel``, ``CheckModel``) import no ipywidgets and are
+tested without a browser; the views (``views.py``) are imported on first use.
+"""
+
+from __future__ import annotations
+
+from .check_box import CheckModel
+from .lab_map import Link, LabMapModel
+from .trust_builder import Applied, TrustPolicyModel
+
+_VIEWS = ("CheckBox", "LabMap", "TrustPolicyBuilder")
+
+__all__ = ["Applied", "CheckModel", "LabMapModel", "Link", "TrustPolicyModel", *_VIEWS]
+
+
+def __getattr__(name: str):
+    if name in _VIEWS:
+        from . import views
+
+        return getattr(views, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

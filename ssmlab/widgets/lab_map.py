@@ -1,0 +1,333 @@
+"""The lab map's model: is each link of role → instance → Systems Manager whole, and why not.
+
+The chain, in the order a credential travels (AWS-FACTS §2, §4, §5):
+
+    role ↔ trust policy ↔ permissions policies ↔ instance profile ↔ EC2 instance ↔ Systems Manager
+
+What exists is read the same way offline and on a real account, through the lab's clients
+(``iam get-role``, ``list-attached-role-policies``, ``list-role-policies``,
+``get-instance-profile``, ``ec2 describe-iam-instance-profile-associations``). The verdicts
+come from different places:
+
+- offline, from the simulation: ``iam_corrections.evaluate_trust_policy`` for the trust
+  policy, the simulated agent's ``role_permission`` for the permissions, and
+  ``agent.observe`` (its ordered checks) for Systems Manager;
+- on a real account, from what AWS reports: the policy documents AWS returns, judged by
+  moto's policy evaluator, and ``ssm describe-instance-information``'s PingStatus.
+
+Plain Python (no ipywidgets): the view in ``views.py`` draws :attr:`LabMapModel.links`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+from urllib.parse import unquote
+
+EC2 = "ec2.amazonaws.com"
+REGISTRATION = "ssm:UpdateInstanceInformation"
+
+ROLE = "role"
+TRUST = "trust policy"
+PERMISSIONS = "permissions policies"
+PROFILE = "instance profile"
+INSTANCE = "EC2 instance"
+SYSTEMS_MANAGER = "Systems Manager"
+CHAIN = (ROLE, TRUST, PERMISSIONS, PROFILE, INSTANCE, SYSTEMS_MANAGER)
+
+
+@dataclass(frozen=True)
+class Link:
+    """One element of the chain: whether it holds, and the reason in one line."""
+
+    name: str
+    ok: bool
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{'✓' if self.ok else '✗'} {self.name:<21}{self.reason}"
+
+
+@dataclass
+class Facts:
+    """What the lab's APIs report about the chain (the same calls offline and on AWS)."""
+
+    role: dict | None = None
+    trust: dict | None = None
+    attached: list[dict] = field(default_factory=list)  # [{"PolicyName", "PolicyArn"}]
+    inline: list[str] = field(default_factory=list)
+    documents: dict[str, dict] = field(default_factory=dict)  # policy name -> document
+    profile: dict | None = None
+    instance_id: str | None = None
+    instance_state: str | None = None
+    managed: dict | None = None  # describe-instance-information's entry, real accounts
+
+
+def _document(value: Any) -> dict:
+    if isinstance(value, dict):
+        return value
+    return json.loads(unquote(str(value)))
+
+
+def _missing(error) -> bool:
+    return error.response.get("Error", {}).get("Code") in ("NoSuchEntity", "NoSuchEntityException")
+
+
+def gather(lab, role: str, profile: str, *, with_documents: bool) -> Facts:
+    """Ask the lab's APIs what exists; ``with_documents`` also fetches policy documents."""
+    from botocore.exceptions import ClientError
+
+    iam, ec2 = lab.client("iam"), lab.client("ec2")
+    facts = Facts()
+    try:
+        facts.role = iam.get_role(RoleName=role)["Role"]
+        facts.trust = _document(facts.role["AssumeRolePolicyDocument"])
+    except ClientError as error:
+        if not _missing(error):
+            raise
+    if facts.role is not None:
+        facts.attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+        facts.inline = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        if with_documents:
+            for policy in facts.attached:
+                arn = policy["PolicyArn"]
+                version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+                doc = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+                facts.documents[policy["PolicyName"]] = _document(doc)
+            for name in facts.inline:
+                doc = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+                facts.documents[name] = _document(doc)
+    try:
+        facts.profile = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]
+    except ClientError as error:
+        if not _missing(error):
+            raise
+    if facts.profile is not None:
+        arn = facts.profile["Arn"]
+        associations = ec2.describe_iam_instance_profile_associations()["IamInstanceProfileAssociations"]
+        using = [a for a in associations if a["IamInstanceProfile"]["Arn"] == arn and a["State"] == "associated"]
+        if using:
+            facts.instance_id = sorted(a["InstanceId"] for a in using)[0]
+            found = ec2.describe_instances(InstanceIds=[facts.instance_id])["Reservations"]
+            facts.instance_state = found[0]["Instances"][0]["State"]["Name"] if found else None
+    return facts
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def role_link(facts: Facts, role: str) -> Link:
+    if facts.role is None:
+        return Link(ROLE, False, f"no role {role} (lesson 02 creates it)")
+    return Link(ROLE, True, f"{role} exists")
+
+
+def trust_link(facts: Facts, role: str) -> Link:
+    """May EC2 assume the role? Judged by the simulation's trust evaluation (both modes)."""
+    from moto.iam.access_control import PermissionResult
+
+    from ..simulation.iam_corrections import evaluate_trust_policy
+
+    if facts.trust is None:
+        return Link(TRUST, False, "no role, so no trust policy")
+    verdict = evaluate_trust_policy(facts.trust, EC2)
+    services = sorted(
+        {
+            s
+            for st in _as_list(facts.trust.get("Statement", []))
+            if isinstance(st.get("Principal"), dict)
+            for s in _as_list(st["Principal"].get("Service", []))
+        }
+    )
+    if verdict == PermissionResult.PERMITTED:
+        others = [s for s in services if s != EC2]
+        extra = f" (also trusts {', '.join(others)}: not needed by an instance)" if others else ""
+        return Link(TRUST, True, f"{EC2} may call sts:AssumeRole{extra}")
+    if verdict == PermissionResult.DENIED:
+        return Link(TRUST, False, f"explicitly denies {EC2}: EC2 cannot give the role to an instance")
+    named = f"it trusts {', '.join(services)}" if services else "it names no service"
+    return Link(TRUST, False, f"{EC2} may not assume {role} ({named}): EC2 cannot give it to an instance")
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _policy_names(facts: Facts) -> str:
+    names = [p["PolicyName"] for p in facts.attached] + [f"{n} (inline)" for n in facts.inline]
+    return ", ".join(names)
+
+
+def permissions_link(facts: Facts, verdict: str) -> Link:
+    """``verdict`` is 'allow', 'deny', 'boundary' or 'neutral' for ssm:UpdateInstanceInformation."""
+    if facts.role is None:
+        return Link(PERMISSIONS, False, "no role, so no permissions")
+    names = _policy_names(facts)
+    if verdict == "allow":
+        return Link(PERMISSIONS, True, f"{names} allows {REGISTRATION}")
+    if verdict == "deny":
+        return Link(PERMISSIONS, False, f"a policy explicitly denies {REGISTRATION} ({names})")
+    if verdict == "boundary":
+        return Link(PERMISSIONS, False, f"the permissions boundary does not allow {REGISTRATION}")
+    having = f"attached: {names}" if names else "no policy attached"
+    return Link(PERMISSIONS, False, f"role lacks {REGISTRATION} ({having})")
+
+
+def profile_link(facts: Facts, role: str, profile: str) -> Link:
+    if facts.profile is None:
+        return Link(PROFILE, False, f"no instance profile {profile} (lesson 02 creates it)")
+    held = [r["RoleName"] for r in facts.profile.get("Roles", [])]
+    if not held:
+        return Link(PROFILE, False, f"{profile} holds no role")
+    if role not in held:
+        return Link(PROFILE, False, f"{profile} holds {held[0]}, not {role}")
+    return Link(PROFILE, True, f"{profile} holds {role}")
+
+
+def instance_link(facts: Facts, profile: str) -> Link:
+    if facts.instance_id is None:
+        return Link(INSTANCE, False, f"no instance uses {profile} (lesson 03 launches one)")
+    if facts.instance_state != "running":
+        return Link(INSTANCE, False, f"{facts.instance_id} is {facts.instance_state}: only running instances are managed")
+    return Link(INSTANCE, True, f"{facts.instance_id} is running with {profile}")
+
+
+def allows(documents: list[dict], action: str) -> str:
+    """'allow', 'deny' or 'neutral' for ``action`` on any resource, by moto's policy evaluator.
+
+    AWS matches action names case-insensitively; moto does not (AWS-FACTS §7): both sides are
+    lower-cased. Conditions are not evaluated (the lessons' policies have none).
+    """
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    verdict = "neutral"
+    for document in documents:
+        statements = []
+        for statement in _as_list(document.get("Statement", [])):
+            statement = dict(statement)
+            statement.pop("Condition", None)
+            for key in ("Action", "NotAction"):
+                if key in statement:
+                    statement[key] = [str(a).lower() for a in _as_list(statement[key])]
+            statements.append(statement)
+        result = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": statements})).is_action_permitted(
+            action.lower(), "*"
+        )
+        if result == PermissionResult.DENIED:
+            return "deny"
+        if result == PermissionResult.PERMITTED:
+            verdict = "allow"
+    return verdict
+
+
+def _agent_reason(state) -> str:
+    """The simulated agent's first failed check, in the words of the map."""
+    from ..simulation import agent
+
+    failed = state.failed_checks
+    if not failed:
+        return "the agent has not registered"
+    check = failed[0]
+    if check.name == agent.CHECK_REGISTRATION and "AccessDenied" in check.detail:
+        return f"the agent was refused {REGISTRATION} (AccessDeniedException) and hibernates"
+    return f"{check.name}: {check.detail.split('; ')[0]}"
+
+
+@dataclass
+class LabMapModel:
+    """The chain for the lab's ``role`` and ``profile``; :meth:`refresh` re-reads it.
+
+    ``lab`` is a started lab (``ssmlab.start()``); ``role`` and ``profile`` default to the
+    lessons' names (``replay.names``). ``offline`` defaults to the lab's mode; forcing
+    ``offline=False`` on an offline lab exercises the real-account path against moto.
+    """
+
+    lab: Any
+    role: str | None = None
+    profile: str | None = None
+    offline: bool | None = None
+    links: list[Link] = field(default_factory=list)
+    listeners: list[Callable[["LabMapModel"], None]] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        from ..replay import names
+
+        lesson_names = names(self.lab)
+        self.role = self.role or lesson_names["ROLE"]
+        self.profile = self.profile or lesson_names["PROFILE"]
+        if self.offline is None:
+            self.offline = self.lab.offline
+
+    def refresh(self) -> list[Link]:
+        """Read the lab again and recompute every link; listeners (views) are told."""
+        facts = gather(self.lab, self.role, self.profile, with_documents=not self.offline)
+        self.links = self._offline_links(facts) if self.offline else self._aws_links(facts)
+        for listener in list(self.listeners):
+            listener(self)
+        return self.links
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.links) and all(link.ok for link in self.links)
+
+    def link(self, name: str) -> Link:
+        return next(link for link in self.links if link.name == name)
+
+    def _offline_links(self, facts: Facts) -> list[Link]:
+        from moto.iam.models import iam_backends
+
+        from ..simulation import agent
+
+        verdict = "neutral"
+        if facts.role is not None:
+            iam_backend = iam_backends[self.lab.account_id]["aws"]  # the lab's, in this process
+            role = iam_backend.get_role(self.role)
+            resource = f"arn:aws:ec2:{self.lab.region}:{self.lab.account_id}:instance/{facts.instance_id or '*'}"
+            context = {"aws:SourceAccount": self.lab.account_id, "aws:RequestedRegion": self.lab.region}
+            verdict, _ = agent.role_permission(iam_backend, role, REGISTRATION, resource, context)
+        links = self._structure(facts, verdict)
+        if facts.instance_id is None:
+            managed = Link(SYSTEMS_MANAGER, False, "no instance to manage")
+        else:
+            state = agent.observe(self.lab.account_id, self.lab.region, facts.instance_id)
+            if state.registered:
+                managed = Link(SYSTEMS_MANAGER, True, f"{facts.instance_id} is a managed instance (Online)")
+            else:
+                managed = Link(SYSTEMS_MANAGER, False, f"not managed: {_agent_reason(state)}")
+        return links + [managed]
+
+    def _aws_links(self, facts: Facts) -> list[Link]:
+        verdict = allows(list(facts.documents.values()), REGISTRATION)
+        links = self._structure(facts, verdict)
+        if facts.instance_id is None:
+            return links + [Link(SYSTEMS_MANAGER, False, "no instance to manage")]
+        info = self.lab.client("ssm").describe_instance_information(
+            Filters=[{"Key": "InstanceIds", "Values": [facts.instance_id]}]
+        )["InstanceInformationList"]
+        ping = info[0].get("PingStatus") if info else None
+        if ping == "Online":
+            return links + [Link(SYSTEMS_MANAGER, True, f"{facts.instance_id} is a managed instance (Online)")]
+        if ping:
+            return links + [Link(SYSTEMS_MANAGER, False, f"{facts.instance_id} is {ping} in Systems Manager")]
+        broken = next((link for link in links if not link.ok), None)
+        why = f"; first broken link: {broken.name}" if broken else (
+            "; a refused agent may wait up to 30 minutes: reboot the instance to retry now"
+        )
+        return links + [Link(SYSTEMS_MANAGER, False, f"not in describe-instance-information{why}")]
+
+    def _structure(self, facts: Facts, verdict: str) -> list[Link]:
+        return [
+            role_link(facts, self.role),
+            trust_link(facts, self.role),
+            permissions_link(facts, verdict),
+            profile_link(facts, self.role, self.profile),
+            instance_link(facts, self.profile),
+        ]
+
+    def text(self) -> str:
+        mode = "offline lab" if self.lab.offline else "real AWS account"
+        head = f"Lab map ({mode}, account {self.lab.account_id}, {self.lab.region}):"
+        if not self.links:
+            return f"{head} not read yet: call refresh()"
+        return "\n".join([head, *(str(link) for link in self.links)])
