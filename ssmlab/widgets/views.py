@@ -46,7 +46,7 @@ def _verdict_html(ok: bool, label: str, message: str) -> str:
     state = "ok" if ok else "broken"
     return (
         f'<div class="ssmlab-verdict ssmlab-{state}" style="color:{colour}">'
-        f"<b>{mark} {html.escape(label)}</b> {html.escape(message)}</div>"
+        f"<b>{html.escape(label)}</b> {mark} {html.escape(message)}</div>"
     )
 
 
@@ -54,7 +54,7 @@ def _style() -> widgets.HTML:
     return widgets.HTML(
         "<style>"
         ".ssmlab-chain{display:flex;flex-wrap:wrap;align-items:stretch;gap:4px}"
-        ".ssmlab-link{border:2px solid;border-radius:6px;padding:4px 8px;max-width:15em;font-size:90%}"
+        ".ssmlab-link{border:2px solid;border-radius:6px;padding:4px 8px;width:13em;font-size:90%;line-height:1.3;overflow-wrap:anywhere}"
         ".ssmlab-link.ssmlab-ok{border-color:#1a7f37;background:#dafbe1}"
         ".ssmlab-link.ssmlab-broken{border-color:#cf222e;background:#ffebe9}"
         ".ssmlab-arrow{align-self:center;font-size:150%}"

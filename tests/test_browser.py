@@ -1,0 +1,226 @@
+"""The widgets in a real browser: JupyterLab on loopback, Debian's Chromium driven by Playwright.
+
+The test copies ``tests/browser/widgets-demo.ipynb`` to a temporary folder (so JupyterLab's
+autosave never touches the repository), starts JupyterLab there on 127.0.0.1, on a free
+port, with a token and settings of its own, opens the notebook in Chromium, runs all cells
+and then uses the widgets as a learner would:
+
+1. the lab map draws six links; at lesson 04's start the permissions link is red with
+   "role lacks ssm:UpdateInstanceInformation";
+2. in the trust-policy builder, unticking ec2.amazonaws.com and ticking ssm.amazonaws.com
+   changes the JSON at once and the lesson verdict turns red; ticking ``ssm:*`` makes IAM's
+   verdict "MalformedPolicyDocument";
+3. "Apply" sends UpdateAssumeRolePolicy: AWS's answer (HTTP 200) is shown and the map's trust
+   link turns red; applying EC2 again turns it green;
+4. the check box's "Check" gives the checker's specific hint, then "Correct" for a fixed answer.
+
+Screenshots go to ``test-artifacts/browser/`` (gitignored). The browser is
+``/usr/bin/chromium`` (``make test`` installs it; Playwright never downloads one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "tests" / "browser" / "widgets-demo.ipynb"
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM = os.environ.get("SSMLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SERVER_TIMEOUT = 60  # s for JupyterLab to answer
+CELLS_TIMEOUT = 90_000  # ms for all cells to run (start(lesson=4) launches a stack)
+STEP_TIMEOUT = 20_000  # ms for one widget to respond
+
+#: JupyterLab settings for the test's server: no news pop-up, every cell rendered (with
+#: windowing, cells out of view are not in the page).
+SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + SERVER_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"JupyterLab did not answer within {SERVER_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    """(base URL, token) of a JupyterLab serving a copy of the demo notebook; stopped after."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium with apt-get).")
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(DEMO, work / DEMO.name)
+    settings = tmp_path / "settings"
+    for name, values in SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = dict(os.environ)
+    env.update(
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    log = tmp_path / "jupyterlab.log"
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+        "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabServerApp.extension_manager=readonly",
+    ]
+    if os.geteuid() == 0:  # CI containers run as root
+        command.append("--allow-root")
+    with log.open("w") as out:
+        proc = subprocess.Popen(command, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for_server(f"{base}/api/status?token={token}", proc, log)
+        yield base, token
+    finally:
+        # JupyterLab and its kernels are in the session started above: stop that group only.
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+            if proc.poll() is not None:
+                break
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=wait)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        shutil.copy(log, ARTIFACTS / "jupyterlab.log") if ARTIFACTS.is_dir() else None
+
+
+def _link(page, name: str):
+    return page.locator(f'.ssmlab-lab-map [data-link="{name}"]')
+
+
+def test_widgets_render_and_respond_in_chromium(jupyterlab):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, token = jupyterlab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(STEP_TIMEOUT)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{base}/lab/tree/{DEMO.name}?token={token}", timeout=60_000)
+            page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+            page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+            page.evaluate(
+                """async () => {
+                    const app = window.jupyterapp;
+                    await app.restored;
+                    const panel = app.shell.currentWidget;
+                    await panel.context.ready;
+                    await panel.sessionContext.ready;
+                    await app.commands.execute('notebook:clear-all-cell-outputs');
+                    await app.commands.execute('notebook:run-all-cells');
+                }"""
+            )
+            page.wait_for_selector(".ssmlab-check-box", timeout=CELLS_TIMEOUT)
+
+            # 1. The lab map: six links; lesson 04 starts with the permissions policy missing.
+            expect(page.locator(".ssmlab-lab-map .ssmlab-link")).to_have_count(6)
+            expect(_link(page, "trust policy")).to_have_attribute("data-ok", "true")
+            expect(_link(page, "permissions policies")).to_have_attribute("data-ok", "false")
+            expect(_link(page, "permissions policies")).to_contain_text("role lacks ssm:UpdateInstanceInformation")
+            expect(_link(page, "Systems Manager")).to_have_attribute("data-ok", "false")
+            builder = page.locator(".ssmlab-trust-builder")
+            json_view = builder.locator(".ssmlab-json")
+            expect(json_view).to_contain_text('"Service": "ec2.amazonaws.com"')
+            page.screenshot(path=ARTIFACTS / "1-rendered.png")
+            page.locator(".ssmlab-lab-map").screenshot(path=ARTIFACTS / "1-lab-map.png")
+
+            # 2. The builder: the JSON and the verdicts follow the controls at once.
+            builder.locator(".ssmlab-service-ec2-amazonaws-com input").uncheck()
+            builder.locator(".ssmlab-service-ssm-amazonaws-com input").check()
+            expect(json_view).to_contain_text('"Service": "ssm.amazonaws.com"')
+            expect(json_view).not_to_contain_text("ec2.amazonaws.com")
+            expect(builder).to_contain_text("For an EC2 instance's role: ✗")
+            builder.locator(".ssmlab-action-ssm-- input").check()
+            expect(json_view).to_contain_text('"ssm:*"')
+            expect(builder).to_contain_text("refused: MalformedPolicyDocument: Trust Policy statement actions")
+            builder.locator(".ssmlab-action-ssm-- input").uncheck()
+            expect(builder).to_contain_text("IAM (CreateRole's rules): ✓ accepted")
+            builder.screenshot(path=ARTIFACTS / "2-builder-ssm-only.png")
+
+            # 3. Apply: AWS's answer, and the map redrawn: EC2 may no longer assume the role.
+            builder.locator(".ssmlab-apply").click()
+            answer = builder.locator(".ssmlab-aws-answer")
+            expect(answer).to_contain_text("UpdateAssumeRolePolicy on role-for-ec2: HTTP 200")
+            expect(answer).to_contain_text('"Service": "ssm.amazonaws.com"')
+            expect(_link(page, "trust policy")).to_have_attribute("data-ok", "false")
+            expect(_link(page, "trust policy")).to_contain_text("ec2.amazonaws.com may not assume role-for-ec2")
+            page.locator(".ssmlab-lab-map").screenshot(path=ARTIFACTS / "3-lab-map-after-apply.png")
+            builder.locator(".ssmlab-service-ec2-amazonaws-com input").check()
+            builder.locator(".ssmlab-apply").click()
+            expect(_link(page, "trust policy")).to_have_attribute("data-ok", "true")
+            expect(_link(page, "trust policy")).to_contain_text("also trusts ssm.amazonaws.com")
+
+            # 4. The check box: the checker's specific hint, then "Correct".
+            check_box = page.locator(".ssmlab-check-box")
+            check_box.locator(".ssmlab-check").click()
+            expect(check_box.locator(".ssmlab-feedback")).to_contain_text("remove Resource")
+            check_box.locator("textarea").fill(
+                '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+                '"Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+            )
+            check_box.locator(".ssmlab-check").click()
+            expect(check_box.locator(".ssmlab-feedback")).to_contain_text("Correct:")
+            check_box.screenshot(path=ARTIFACTS / "4-check-box.png")
+            page.screenshot(path=ARTIFACTS / "5-final.png")
+            assert not errors, f"JavaScript errors in the page: {errors}"
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "failure.png")
+            raise
+        finally:
+            browser.close()
+    assert time.monotonic() - started < 150, "the browser part took too long"
