@@ -1,4 +1,5 @@
-"""The ``ssmlab`` command: serve the offline lab, check an install, diagnose an instance."""
+"""The ``ssmlab`` command: serve the offline lab, check an install or an account, diagnose an
+instance, clean up a real account, scrub notebooks before sharing them."""
 
 from __future__ import annotations
 
@@ -48,9 +49,36 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    if args.aws:
+        from . import preflight
+
+        return 0 if preflight.run(print, region=args.region) else 1
     from .doctor import run_checks
 
     return 0 if run_checks(print) else 1
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from . import lab as lab_module
+
+    lab = lab_module.start("aws", region=args.region, quiet=True)
+    try:
+        print(lab)
+        report = lab.cleanup(dry_run=args.dry_run, all_users=args.all_users)
+    finally:
+        lab_module.stop()
+    return 0 if report.ok else 1
+
+
+def _scrub(args: argparse.Namespace) -> int:
+    from .scrub import scrub_notebook
+
+    for path in args.notebooks:
+        try:
+            print(scrub_notebook(path).line())
+        except (OSError, ValueError) as exc:
+            raise LabError(f"{path} could not be read as a notebook ({exc}).") from None
+    return 0
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -75,7 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=_serve)
 
     doctor = commands.add_parser("doctor", help="check this install; print the fix for each problem")
+    doctor.add_argument(
+        "--aws", action="store_true",
+        help="instead, check the real account in SSMLAB_AWS_ACCOUNT (read-only); ends with GO / NO-GO",
+    )
+    doctor.add_argument("--region", help="with --aws: the Region to check (default: AWS_REGION or your config)")
     doctor.set_defaults(run=_doctor)
+
+    cleanup = commands.add_parser(
+        "cleanup", help="on the real account, remove what the lab created (its prefix and ssmlab:lab tag)"
+    )
+    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    cleanup.add_argument(
+        "--all-users", action="store_true",
+        help="every attendee's ssmlab-* resources (still only those with the ssmlab:lab tag)",
+    )
+    cleanup.add_argument("--region", help="the Region (default: AWS_REGION or your config)")
+    cleanup.set_defaults(run=_cleanup)
+
+    scrub = commands.add_parser(
+        "scrub", help="mask account ids, ARNs' account parts and keys in notebooks' stored outputs"
+    )
+    scrub.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    scrub.set_defaults(run=_scrub)
 
     diagnose = commands.add_parser(
         "diagnose",

@@ -19,6 +19,7 @@ import botocore.config
 
 from .errors import LabError
 from .naming import TAG_KEY, default_prefix, lab_name
+from .scrub import for_display
 
 BACKENDS = ("offline", "aws")
 DEFAULT_REGION = "us-east-1"
@@ -88,9 +89,20 @@ class Lab:
         """The tag every resource the lab creates on a real account carries."""
         return [{"Key": TAG_KEY, "Value": self.prefix.rstrip("-") or "offline"}]
 
+    def cleanup(self, *, dry_run: bool = False, all_users: bool = False):
+        """Remove what the lab created (its prefix and ``ssmlab:lab`` tag), printing each.
+
+        ``dry_run`` only lists it; ``all_users`` covers every ``ssmlab-*`` prefix. Safe to
+        run again. Returns a report (``.removed``, ``.kept``, ``.failed``).
+        """
+        from .cleanup import cleanup
+
+        return cleanup(self, dry_run=dry_run, all_users=all_users)
+
     def __str__(self) -> str:
         where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"
-        return f"ssmlab {where}: account {self.account_id}, region {self.region}"
+        account = self.account_id if self.offline else for_display(self.account_id)
+        return f"ssmlab {where}: account {account}, region {self.region}"
 
 
 def _offline_environ(endpoint: str, region: str, config_dir: Path) -> dict[str, str]:
@@ -210,6 +222,10 @@ def _start_aws(region: str | None, prefix: str | None) -> Lab:
         caller_arn=identity["Arn"],
     )
     _tag_what_the_lab_creates(lab)
+    from . import preflight, waiting
+
+    waiting.install(lab)  # retry EC2 on IAM's eventual-consistency errors (AWS-FACTS §6)
+    preflight.refuse_bad_input(lab)  # before anything is created
     return lab
 
 
@@ -286,7 +302,7 @@ def start(
     if not quiet:
         print(lab)
         if not lab.offline:
-            print(f"Caller: {lab.caller_arn}\nNames start with {lab.prefix!r}; "
+            print(f"Caller: {for_display(lab.caller_arn)}\nNames start with {lab.prefix!r}; "
                   f"everything created is tagged {TAG_KEY}.")
     return lab
 

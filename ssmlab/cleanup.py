@@ -1,0 +1,312 @@
+"""Remove what the lab created, and nothing else.
+
+A resource is the lab's when it carries BOTH marks:
+
+- the ``ssmlab:lab`` tag, whose value is the prefix without its final hyphen
+  (``ssmlab-ada`` for the prefix ``ssmlab-ada-``), and
+- a name starting with that prefix (stacks, roles, instance profiles, policies;
+  instances, which have no name of their own, are matched by the tag value alone).
+
+A role a person made by hand with a similar name has no tag and survives; a tagged
+resource of another attendee (``ssmlab-ada-lovelace-...`` next to ``ssmlab-ada-...``)
+has another tag value and survives. ``all_users=True`` covers every ``ssmlab-*`` prefix,
+still only with the tag.
+
+The order is the one AWS requires (IAM API reference: DeleteRole "you must first remove"
+the role from instance profiles, detach managed policies and delete inline policies;
+DeleteInstanceProfile; CloudFormation DeleteStack): stacks first, waiting until they are
+gone (they hold instances that use the profiles); lone instances, terminated; then for
+each role, detach managed policies, delete inline policies, remove it from instance
+profiles; then the profiles and the roles; then the lab's customer managed policies.
+
+Every step looks at what exists now, and "already gone" counts as done, so clean-up can
+run again after a failure at any step, and twice in a row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from botocore.exceptions import ClientError, WaiterError
+
+from . import waiting
+from .naming import TAG_KEY
+from .scrub import for_display
+
+ALL_USERS_PREFIX = "ssmlab-"
+_GONE = ("NoSuchEntity", "ValidationError", "InvalidInstanceID.NotFound")
+
+
+@dataclass
+class Report:
+    """What clean-up removed (or would remove, in a dry run), kept, and failed to remove."""
+
+    dry_run: bool = False
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        if self.failed:
+            return (f"Clean-up did not finish: {len(self.failed)} problem(s) above; fix them "
+                    f"and run it again (it is safe to repeat).")
+        if not self.removed:
+            return "Nothing of the lab's to remove."
+        if self.dry_run:
+            return f"Dry run: {len(self.removed)} step(s) above would run; nothing was changed."
+        return f"Done: {len(self.removed)} step(s); nothing of the lab's is left."
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose resources: one tag value (one user's prefix) or every ``ssmlab-*`` one."""
+
+    tag_value: str | None  # None: every value starting with ssmlab-
+    prefix: str
+
+    @classmethod
+    def of(cls, lab, all_users: bool = False) -> "Scope":
+        if all_users:
+            return cls(None, ALL_USERS_PREFIX)
+        return cls(lab.tags[0]["Value"], lab.prefix)
+
+    def tag_matches(self, tags: list[dict] | None) -> str | None:
+        """The lab tag's value if ``tags`` carry one in scope, else None."""
+        for tag in tags or []:
+            if tag.get("Key") != TAG_KEY:
+                continue
+            value = tag.get("Value", "")
+            if self.tag_value is None:
+                return value if value.startswith(ALL_USERS_PREFIX) else None
+            return value if value == self.tag_value else None
+        return None
+
+    def owns(self, name: str, tags: list[dict] | None) -> bool:
+        """Both marks: the name carries the tag value's prefix, and the tag is in scope."""
+        value = self.tag_matches(tags)
+        if value is None or not name.startswith(self.prefix):
+            return False
+        # The offline lab has no prefix; on AWS the name starts with the tag value + "-".
+        return not self.prefix or name.startswith(value + "-")
+
+
+def _code(error: ClientError) -> str:
+    return error.response.get("Error", {}).get("Code", "")
+
+
+class _Cleaner:
+    def __init__(self, lab, scope: Scope, dry_run: bool, emit: Callable[[str], None]):
+        self.lab, self.scope, self.dry_run, self.emit = lab, scope, dry_run, emit
+        self.report = Report(dry_run=dry_run)
+        self.iam = lab.client("iam")
+        self.lab_roles: set[str] = set()
+        self.lab_stacks: set[str] = set()
+
+    # ---------------------------------------------------------------- reporting
+
+    def _say(self, line: str) -> None:
+        self.emit(for_display(line) if not self.lab.offline else line)
+
+    def do(self, verb: str, what: str, call: Callable, **kwargs) -> bool:
+        """Make one removal call (or only say it, in a dry run); gone already is done.
+
+        ``verb`` is AWS's word for it ("delete", "detach", "remove", "terminate").
+        """
+        done = {"delete": "deleted", "detach": "detached", "remove": "removed",
+                "terminate": "terminated"}[verb]
+        if self.dry_run:
+            self.report.removed.append(f"{verb} {what}")
+            self._say(f"would {verb} {what}")
+            return True
+        try:
+            call(**kwargs)
+        except ClientError as error:
+            if _code(error) not in _GONE:
+                self.report.failed.append(f"{verb} {what}: {error}")
+                self._say(f"could not {verb} {what}: {error}")
+                return False
+        self.report.removed.append(f"{verb} {what}")
+        self._say(f"{done} {what}")
+        return True
+
+    def keep(self, what: str, why: str) -> None:
+        self.report.kept.append(what)
+        self._say(f"kept {what}: {why}")
+
+    # ---------------------------------------------------------------- listing
+
+    def _owned(self, kind: str, items, tags_of: Callable) -> list:
+        """Of ``(name, item)`` pairs, the items with both marks; report the near misses."""
+        found = []
+        for name, item in items:
+            if not name.startswith(self.scope.prefix):
+                continue
+            try:
+                tags = tags_of(item)
+            except ClientError as error:
+                if _code(error) in _GONE:
+                    continue  # deleted meanwhile
+                raise
+            if self.scope.owns(name, tags):
+                found.append(item)
+            else:
+                self.keep(f"{kind} {name}", f"no {TAG_KEY} tag of this lab")
+        return found
+
+    def _pages(self, client, operation: str, key: str, **kwargs):
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page[key]
+
+    def stacks(self) -> list[dict]:
+        cfn = self.lab.client("cloudformation")
+        stacks = (s for s in self._pages(cfn, "describe_stacks", "Stacks")
+                  if s["StackStatus"] != "DELETE_COMPLETE")
+        return self._owned("stack", ((s["StackName"], s) for s in stacks), lambda s: s.get("Tags"))
+
+    def instances(self) -> list[str]:
+        ec2 = self.lab.client("ec2")
+        filters = [
+            {"Name": "tag-key", "Values": [TAG_KEY]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+        found = []
+        for reservation in self._pages(ec2, "describe_instances", "Reservations", Filters=filters):
+            for instance in reservation["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                if tags.get("aws:cloudformation:stack-name") in self.lab_stacks:
+                    continue  # its stack's deletion terminates it
+                if self.scope.tag_matches(instance.get("Tags")) is not None:
+                    found.append(instance["InstanceId"])
+        return found
+
+    def roles(self) -> list[str]:
+        roles = ((r["RoleName"], r["RoleName"]) for r in self._pages(self.iam, "list_roles", "Roles"))
+        return self._owned("role", roles, lambda name: self.iam.list_role_tags(RoleName=name)["Tags"])
+
+    def profiles(self) -> dict[str, list[str]]:
+        """The lab's instance profiles, each with the roles in it now."""
+        profiles = (
+            (p["InstanceProfileName"], p)
+            for p in self._pages(self.iam, "list_instance_profiles", "InstanceProfiles")
+        )
+        # GetInstanceProfile carries the tags; ListInstanceProfiles does not (IAM API
+        # reference, ListInstanceProfiles).
+        found = self._owned("instance profile", profiles, lambda p: self.iam.get_instance_profile(
+            InstanceProfileName=p["InstanceProfileName"])["InstanceProfile"].get("Tags", []))
+        return {p["InstanceProfileName"]: [r["RoleName"] for r in p.get("Roles", [])] for p in found}
+
+    def policies(self) -> list[dict]:
+        policies = ((p["PolicyName"], p) for p in self._pages(self.iam, "list_policies", "Policies", Scope="Local"))
+        return self._owned("policy", policies, lambda p: self.iam.list_policy_tags(PolicyArn=p["Arn"])["Tags"])
+
+    # ---------------------------------------------------------------- removing
+
+    def remove_stacks(self) -> None:
+        cfn = self.lab.client("cloudformation")
+        for stack in self.stacks():
+            name, status = stack["StackName"], stack["StackStatus"]
+            self.lab_stacks.add(name)
+            if status.endswith("_FAILED") or "ROLLBACK" in status:
+                reasons = waiting.stack_failure(cfn, name)
+                if reasons:
+                    self._say(f"stack {name} is {status}: " + "; ".join(reasons))
+            if not self.do("delete", f"stack {name}", cfn.delete_stack, StackName=name) or self.dry_run:
+                continue
+            try:
+                waiting.wait(self.lab, "cloudformation", "stack_delete_complete", StackName=name)
+            except WaiterError as error:
+                reasons = waiting.stack_failure(cfn, name)
+                self.report.failed.append(f"stack {name}: {'; '.join(reasons) or error}")
+                self._say(f"stack {name} was not deleted: {'; '.join(reasons) or error}")
+
+    def remove_instances(self) -> None:
+        ec2 = self.lab.client("ec2")
+        ids = self.instances()
+        terminated = [i for i in ids if self.do("terminate", f"instance {i}", ec2.terminate_instances, InstanceIds=[i])]
+        if terminated and not self.dry_run:
+            try:
+                waiting.wait(self.lab, "ec2", "instance_terminated", InstanceIds=terminated)
+            except WaiterError as error:
+                self.report.failed.append(f"instances {', '.join(terminated)}: {error}")
+
+    def remove_roles_and_profiles(self) -> None:
+        iam = self.iam
+        profiles = self.profiles()
+        roles = self.roles()
+        self.lab_roles.update(roles)
+        deletable = []
+        for role in roles:
+            try:
+                attached = list(self._pages(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role))
+                inline = list(self._pages(iam, "list_role_policies", "PolicyNames", RoleName=role))
+                in_profiles = [p["InstanceProfileName"] for p in self._pages(
+                    iam, "list_instance_profiles_for_role", "InstanceProfiles", RoleName=role)]
+            except ClientError as error:
+                if _code(error) in _GONE:
+                    continue
+                raise
+            foreign = [p for p in in_profiles if p not in profiles]
+            if foreign:
+                self.keep(f"role {role}", f"it is in instance profile(s) {', '.join(foreign)}, "
+                          f"which are not the lab's; remove it from them yourself")
+                continue
+            for policy in attached:
+                self.do("detach", f"policy {policy['PolicyName']} from role {role}",
+                        iam.detach_role_policy, RoleName=role, PolicyArn=policy["PolicyArn"])
+            for name in inline:
+                self.do("delete", f"inline policy {name} of role {role}",
+                        iam.delete_role_policy, RoleName=role, PolicyName=name)
+            for profile in in_profiles:
+                self.do("remove", f"role {role} from instance profile {profile}",
+                        iam.remove_role_from_instance_profile, InstanceProfileName=profile, RoleName=role)
+                if profile in profiles and role in profiles[profile]:
+                    profiles[profile].remove(role)
+            deletable.append(role)
+        for profile, others in profiles.items():
+            # Roles not the lab's, in a lab profile: taken out (the role itself stays).
+            for role in others:
+                self.do("remove", f"role {role} from instance profile {profile}",
+                        iam.remove_role_from_instance_profile, InstanceProfileName=profile, RoleName=role)
+            self.do("delete", f"instance profile {profile}", iam.delete_instance_profile, InstanceProfileName=profile)
+        for role in deletable:
+            self.do("delete", f"role {role}", iam.delete_role, RoleName=role)
+
+    def remove_policies(self) -> None:
+        iam = self.iam
+        for policy in self.policies():
+            arn, name = policy["Arn"], policy["PolicyName"]
+            entities = iam.list_entities_for_policy(PolicyArn=arn)
+            users = [u["UserName"] for u in entities["PolicyUsers"]]
+            groups = [g["GroupName"] for g in entities["PolicyGroups"]]
+            roles = [r["RoleName"] for r in entities["PolicyRoles"]]
+            others = users + groups + [r for r in roles if r not in self.lab_roles]
+            if others:
+                self.keep(f"policy {name}", f"it is attached to {', '.join(others)}, "
+                          f"which are not the lab's; detach it yourself")
+                continue
+            for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+                if not version["IsDefaultVersion"]:
+                    self.do("delete", f"version {version['VersionId']} of policy {name}", iam.delete_policy_version,
+                            PolicyArn=arn, VersionId=version["VersionId"])
+            self.do("delete", f"policy {name}", iam.delete_policy, PolicyArn=arn)
+
+
+def cleanup(lab, *, dry_run: bool = False, all_users: bool = False,
+            emit: Callable[[str], None] = print) -> Report:
+    """Remove every resource that carries the lab's prefix and tag; print each one.
+
+    ``dry_run`` only says what would be removed. ``all_users`` covers every ``ssmlab-*``
+    prefix (a workshop facilitator's clean-up), still only resources with the tag.
+    """
+    cleaner = _Cleaner(lab, Scope.of(lab, all_users), dry_run, emit)
+    cleaner.remove_stacks()
+    cleaner.remove_instances()
+    cleaner.remove_roles_and_profiles()
+    cleaner.remove_policies()
+    emit(cleaner.report.summary())
+    return cleaner.report

@@ -1,0 +1,215 @@
+"""Waiting on a real account: IAM's eventual consistency, stacks, Systems Manager.
+
+Offline, every answer is immediate; on AWS (../shared/AWS-FACTS.md §6):
+
+- A new instance profile may be unknown to EC2 for a minute or two, even after IAM's
+  ``instance_profile_exists`` waiter passes: RunInstances (directly, or inside a
+  CloudFormation stack) fails with ``Invalid IAM Instance Profile name`` or
+  ``has no associated IAM Roles`` (hashicorp/packer#12303, hashicorp/terraform#11678).
+  :func:`install` makes the lab's clients retry, with backoff, on exactly these two
+  errors; :func:`create_stack` does the same for a stack that rolled back for them.
+- Throttling is botocore's: the lab's clients use its ``adaptive`` retry mode.
+- A stack that fails says why in its events: :func:`stack_failure`.
+- Registration with Systems Manager takes a minute or two after boot, longer when the
+  agent backed off: :func:`wait_for_managed_instance` polls ``DescribeInstanceInformation``
+  with a progress bar and, when time runs out, says what AWS's checklist suggests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from botocore.exceptions import ClientError, WaiterError
+
+from .errors import LabError
+
+#: The two messages of IAM's eventual consistency seen by EC2 (AWS-FACTS §6); nothing else
+#: is retried, so a real mistake (a misspelt profile) still fails after the retries.
+IAM_PROPAGATION_MESSAGES = ("Invalid IAM Instance Profile name", "has no associated IAM Roles")
+#: EC2 calls that take an instance profile.
+_PROFILE_OPERATIONS = (
+    "RunInstances",
+    "AssociateIamInstanceProfile",
+    "ReplaceIamInstanceProfileAssociation",
+)
+#: Backoff for those retries: 2, 4, 8, 16, 30, 30, ... seconds, 10 attempts in all
+#: (about 3 minutes, past the ~2 minutes AWS-FACTS §6 reports). Tests shrink the base.
+RETRY_BASE_SECONDS = 2.0
+RETRY_MAX_SECONDS = 30.0
+RETRY_ATTEMPTS = 10
+
+
+def is_iam_propagation_error(error: BaseException | str | None) -> bool:
+    """Whether ``error`` (an exception or a message) is one of the two IAM messages."""
+    if isinstance(error, ClientError):
+        error = error.response.get("Error", {}).get("Message", "")
+    return bool(error) and any(m in str(error) for m in IAM_PROPAGATION_MESSAGES)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...)."""
+    return min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS)
+
+
+def _retry_on_iam_propagation(response=None, attempts=None, caught_exception=None, **_):
+    """botocore ``needs-retry`` handler: a delay for the two IAM errors, else no opinion."""
+    if caught_exception is not None or response is None:
+        return None
+    _, body = response
+    message = (body or {}).get("Error", {}).get("Message", "")
+    if is_iam_propagation_error(message) and attempts < RETRY_ATTEMPTS:
+        return backoff(attempts)
+    return None
+
+
+def install(lab) -> None:
+    """Make ``lab``'s clients retry EC2 calls that take an instance profile on the two
+    eventual-consistency errors (registered on the session: clients made after this)."""
+    for operation in _PROFILE_OPERATIONS:
+        lab.session.events.register(f"needs-retry.ec2.{operation}", _retry_on_iam_propagation)
+
+
+def wait(lab, service: str, waiter: str, **kwargs) -> None:
+    """A boto3 waiter with the lab's pace: every second offline, every 5 s on AWS."""
+    delay, attempts = (1, 60) if lab.offline else (5, 180)
+    lab.client(service).get_waiter(waiter).wait(
+        WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **kwargs
+    )
+
+
+# --------------------------------------------------------------------- CloudFormation
+
+
+def stack_failure(cfn, stack: str) -> list[str]:
+    """The reasons a stack's resources failed, oldest first: ``Type Id: reason``."""
+    try:
+        pages = cfn.get_paginator("describe_stack_events").paginate(StackName=stack)
+        events = [event for page in pages for event in page["StackEvents"]]
+    except ClientError:
+        return []
+    failed = [
+        e for e in events
+        if e.get("ResourceStatus", "").endswith("_FAILED") and e.get("ResourceStatusReason")
+        and e.get("ResourceType") != "AWS::CloudFormation::Stack"
+    ]
+    failed = failed or [e for e in events if e.get("ResourceStatus", "").endswith("_FAILED")]
+    return [
+        f"{e.get('ResourceType')} {e.get('LogicalResourceId')}: {e.get('ResourceStatusReason', '')}"
+        for e in reversed(failed)
+    ]
+
+
+def _stack_status(cfn, stack: str) -> str | None:
+    try:
+        return cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    except ClientError as error:
+        if "does not exist" in error.response["Error"].get("Message", ""):
+            return None
+        raise
+
+
+def delete_stack(lab, stack: str) -> None:
+    """Delete ``stack`` if it exists and wait until it is gone."""
+    cfn = lab.client("cloudformation")
+    if _stack_status(cfn, stack) in (None, "DELETE_COMPLETE"):
+        return
+    cfn.delete_stack(StackName=stack)
+    wait(lab, "cloudformation", "stack_delete_complete", StackName=stack)
+
+
+def create_stack(lab, *, sleep: Callable[[float], None] = time.sleep, **create_args) -> dict:
+    """``create_stack`` and wait for it; retry a stack that rolled back for IAM's
+    eventual consistency; otherwise raise LabError with the stack's events.
+
+    Returns the stack's description. The failed stack is deleted before each retry; a
+    stack that failed for another reason is left for you to read and for clean-up.
+    """
+    cfn = lab.client("cloudformation")
+    stack = create_args["StackName"]
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
+        cfn.create_stack(**create_args)
+        try:
+            wait(lab, "cloudformation", "stack_create_complete", StackName=stack)
+            return cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        except WaiterError:
+            reasons = stack_failure(cfn, stack)
+        status = _stack_status(cfn, stack)
+        if attempt < RETRY_ATTEMPTS and any(is_iam_propagation_error(r) for r in reasons):
+            delete_stack(lab, stack)
+            sleep(backoff(attempt))
+            continue
+        break
+    raise LabError(
+        f"Stack {stack} failed ({status}): "
+        + ("; ".join(reasons) if reasons else "it reported no reason")
+        + ". Read its events with `aws cloudformation describe-stack-events --stack-name "
+        f"{stack}`; `ssmlab cleanup` deletes it."
+    )
+
+
+# ------------------------------------------------------------------ Systems Manager
+
+#: AWS's checklist for an instance missing from Fleet Manager (AWS-FACTS §5), most likely
+#: first for this lab's journey.
+CHECKLIST = (
+    "its instance profile's role may not allow ssm:UpdateInstanceInformation (attach "
+    "AmazonSSMManagedInstanceCore)",
+    "the instance may have no instance profile",
+    "it may have no network path to the ssm, ssmmessages and ec2messages endpoints "
+    "(HTTPS out through an internet or NAT gateway, or VPC interface endpoints)",
+    "instance metadata may be unreachable",
+    "the SSM Agent may not be installed or running",
+    "you may be looking in another Region",
+)
+
+
+def not_managed_message(instance_id: str, minutes: float) -> str:
+    causes = "; ".join(CHECKLIST)
+    return (
+        f"{instance_id} did not become a managed instance within {minutes:g} minute(s). "
+        f"Likely causes, from AWS's checklist: {causes}. An agent that was refused backs "
+        f"off for up to 30 minutes: after fixing the cause, make it retry now with "
+        f"`aws ec2 reboot-instances --instance-ids {instance_id}`, then wait again."
+    )
+
+
+def wait_for_managed_instance(
+    lab,
+    instance_id: str,
+    *,
+    timeout: float | None = None,
+    interval: float | None = None,
+    progress: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict:
+    """Poll ``DescribeInstanceInformation`` until ``instance_id`` is Online; return its entry.
+
+    A progress bar (tqdm.auto: a widget in JupyterLab, text in a terminal) counts the
+    seconds. ``timeout`` defaults to 10 minutes on AWS (registration takes a minute or two
+    after boot) and 30 s offline; on time-out, LabError names the likely causes and the
+    command to try next.
+    """
+    from tqdm.auto import tqdm
+
+    timeout = timeout if timeout is not None else (30 if lab.offline else 600)
+    interval = interval if interval is not None else (1 if lab.offline else 10)
+    ssm = lab.client("ssm")
+    began = clock()
+    with tqdm(
+        total=int(timeout), unit="s", disable=not progress, leave=False,
+        desc=f"{instance_id}: waiting for Systems Manager",
+        bar_format="{desc} {bar} {n:.0f}/{total} s",
+    ) as bar:
+        while True:
+            found = ssm.describe_instance_information(
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+            )["InstanceInformationList"]
+            if found and found[0].get("PingStatus") == "Online":
+                return found[0]
+            elapsed = clock() - began
+            bar.update(min(int(elapsed), int(timeout)) - bar.n)
+            if elapsed >= timeout:
+                raise LabError(not_managed_message(instance_id, timeout / 60))
+            sleep(min(interval, max(timeout - elapsed, 0)))
