@@ -13,16 +13,18 @@ or an AWS documentation page):
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
 - ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
+- ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it),
+                       judged by moto's own policy evaluator.
 
 Nothing here is used against a real account: there the real agent and AWS answer.
 """
 
 from __future__ import annotations
 
-from . import ec2_corrections, iam_corrections, ssm_api
+from . import ec2_corrections, iam_corrections, iam_simulator, ssm_api
 
 # Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-_PATCH_MODULES = (ec2_corrections, iam_corrections, ssm_api)
+_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api)
 _installed = False
 
 
