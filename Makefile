@@ -7,7 +7,7 @@ LAB_STAMP := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
 SANITIZE := notebooks/nbval-sanitize.cfg
 
-.PHONY: lab test install notebooks bench doctor clean
+.PHONY: lab test install browser notebooks bench doctor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,25 @@ install: $(LAB_STAMP)
 lab: $(LAB_STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: $(TEST_STAMP)
-	$(BIN)/python -m pytest --nbval --nbval-sanitize-with $(SANITIZE) tests notebooks
+# tests/test_browser.py drives Debian's chromium with Playwright, which never downloads a
+# browser: install the system package when it is missing (as root, else with sudo).
+CHROMIUM ?= /usr/bin/chromium
+APT_CHROMIUM := apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$@" = /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		$(APT_CHROMIUM); \
+	elif [ "$@" = /usr/bin/chromium ] && command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		sudo sh -c '$(APT_CHROMIUM)'; \
+	else \
+		echo "$@ is missing: run 'sudo apt-get update && sudo apt-get install -y chromium' (Debian/Ubuntu), or set CHROMIUM=/path/to/chromium" >&2; \
+		exit 1; \
+	fi
+
+test: $(TEST_STAMP) $(CHROMIUM)
+	SSMLAB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest --nbval --nbval-sanitize-with $(SANITIZE) tests notebooks
 
 # Re-execute every lesson in a fresh kernel and rewrite its stored outputs.
 notebooks: $(TEST_STAMP)
