@@ -15,6 +15,14 @@ from .errors import LabError
 def _serve(args: argparse.Namespace) -> int:
     from . import lab as lab_module
 
+    # Handle the signals before saying "Serving": a signal right after it stops cleanly.
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     lab = lab_module.start(
         "offline", port=args.port, seed=args.seed, region=args.region, quiet=True
     )
@@ -35,13 +43,6 @@ def _serve(args: argparse.Namespace) -> int:
     print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()))
     print("Serving until Ctrl-C or SIGTERM.", flush=True)
 
-    stopping = threading.Event()
-
-    def stop(signum, frame):
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     stopping.wait()
     lab_module.stop()
     print("ssmlab offline lab stopped.", flush=True)
