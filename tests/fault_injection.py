@@ -211,6 +211,7 @@ def account(tmp_path, monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     # AWS's pauses, shortened: backoff of the IAM retries, replay's pause between stacks.
     monkeypatch.setattr(waiting, "RETRY_BASE_SECONDS", 0.01)
+    monkeypatch.setattr(waiting, "RETRY_MAX_SECONDS", 0.02)
     monkeypatch.setattr(replay, "time", types.SimpleNamespace(sleep=lambda seconds: None))
 
     def admin(service):
