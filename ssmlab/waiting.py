@@ -198,7 +198,7 @@ def wait_for_managed_instance(
     ssm = lab.client("ssm")
     began = clock()
     with tqdm(
-        total=int(timeout), unit="s", disable=not progress, leave=False,
+        total=int(timeout), unit="s", disable=not progress, leave=False, mininterval=0,
         desc=f"{instance_id}: waiting for Systems Manager",
         bar_format="{desc} {bar} {n:.0f}/{total} s",
     ) as bar:
@@ -211,5 +211,6 @@ def wait_for_managed_instance(
             elapsed = clock() - began
             bar.update(min(int(elapsed), int(timeout)) - bar.n)
             if elapsed >= timeout:
+                bar.leave = True  # keep the full bar beside the message
                 raise LabError(not_managed_message(instance_id, timeout / 60))
             sleep(min(interval, max(timeout - elapsed, 0)))

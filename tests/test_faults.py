@@ -186,3 +186,41 @@ def test_a_failure_at_any_step_then_clean_up_leaves_nothing(account, step, capsy
         assert first.removed
     third = lab.cleanup()
     assert third.removed == [] and "Nothing of the lab's to remove." in capsys.readouterr().out
+
+
+# ------------------------------------------------ waiting for Systems Manager (offline)
+
+
+def instance_of(lab) -> str:
+    stack = lab.client("cloudformation").describe_stacks(StackName=lab.name("stack-for-ec2"))["Stacks"][0]
+    return stack["Outputs"][0]["OutputValue"]
+
+
+def test_waiting_for_a_managed_instance_ends_when_it_is_online(lab, capsys):
+    replay.rebuild(lab, 7)  # the policy is attached
+    found = waiting.wait_for_managed_instance(lab, instance_of(lab))
+    assert found["PingStatus"] == "Online" and found["InstanceId"] == instance_of(lab)
+    assert f"{instance_of(lab)}: waiting for Systems Manager" in capsys.readouterr().err  # tqdm
+
+
+def test_a_bounded_wait_says_the_likely_causes_and_what_to_try_next(lab, capsys):
+    replay.rebuild(lab, 6)  # before the missing policy: never registers
+    instance = instance_of(lab)
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    with pytest.raises(LabError) as raised:
+        waiting.wait_for_managed_instance(lab, instance, timeout=120, interval=10,
+                                          clock=lambda: now[0], sleep=sleep)
+    assert sum(slept) == 120 and len(slept) == 12
+    message = str(raised.value)
+    assert message.startswith(f"{instance} did not become a managed instance within 2 minute(s). "
+                              "Likely causes, from AWS's checklist: its instance profile's role may not "
+                              "allow ssm:UpdateInstanceInformation (attach AmazonSSMManagedInstanceCore);")
+    assert message.endswith(f"make it retry now with `aws ec2 reboot-instances --instance-ids {instance}`, "
+                            "then wait again.")
+    assert "120/120 s" in capsys.readouterr().err
