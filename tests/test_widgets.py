@@ -234,6 +234,7 @@ def test_views_show_their_full_text_form():
     lab_map = LabMap(lab)
     calls = []
     builder = TrustPolicyBuilder(lab, on_apply=lambda: calls.append(lab_map.refresh()))
+    assert lab_map.refresh() is lab_map and [link.name for link in lab_map.links] == list(lm.CHAIN)
     for view in (lab_map, builder, CheckBox(checks.check_trust_policy)):
         bundle = view._repr_mimebundle_()
         assert bundle["text/plain"] == view.model.text() == repr(view)  # not cut at 110 characters

@@ -199,9 +199,13 @@ class LabMap(_TextForm, widgets.VBox):
         self.add_class("ssmlab-lab-map")
         self.refresh()
 
-    def refresh(self):
-        """Re-read the lab; returns the links (each ``.name``, ``.ok``, ``.reason``)."""
-        return self.model.refresh()
+    def refresh(self) -> "LabMap":
+        """Re-read the lab and redraw; returns the map, so a cell ending in it shows it again.
+
+        The links are ``lab_map.links`` (each ``.name``, ``.ok``, ``.reason``).
+        """
+        self.model.refresh()
+        return self
 
     @property
     def links(self):
