@@ -28,3 +28,35 @@ def test_a_new_lab_does_not_add_a_second_gateway(lab):
 
     again = ssmlab.start(quiet=True)
     assert len(again.client("ec2").describe_internet_gateways()["InternetGateways"]) == 1
+
+
+def _launch_the_lessons_stack(lab):
+    from ssmlab import templates
+
+    iam, cfn = lab.client("iam"), lab.client("cloudformation")
+    iam.create_instance_profile(InstanceProfileName="for-ec2")
+    cfn.create_stack(
+        StackName="stack-for-ec2",
+        TemplateBody=templates.EC2_INSTANCE_PROFILE.read_text(),
+        Parameters=[{"ParameterKey": "InstanceProfileName", "ParameterValue": "for-ec2"}],
+    )
+    outputs = cfn.describe_stacks(StackName="stack-for-ec2")["Stacks"][0]["Outputs"]
+    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "InstanceId")
+
+
+def test_cloudformation_instance_gets_its_metadata_options(lab, aws):
+    instance_id = _launch_the_lessons_stack(lab)
+    result = aws("ec2", "describe-instances", "--instance-ids", instance_id, "--query",
+                 "Reservations[0].Instances[0].MetadataOptions.[HttpTokens,HttpEndpoint]",
+                 "--output", "text", check=True)
+    assert result.stdout.split() == ["required", "enabled"]
+
+
+def test_cloudformation_instance_gets_its_security_group(lab):
+    instance_id = _launch_the_lessons_stack(lab)
+    ec2 = lab.client("ec2")
+    instance = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    [group] = instance["SecurityGroups"]
+    assert group["GroupName"].startswith("stack-for-ec2-InstanceSecurityGroup-")
+    described = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
+    assert described["IpPermissions"] == []

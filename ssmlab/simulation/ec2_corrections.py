@@ -6,11 +6,18 @@
   route table that points all traffic (0.0.0.0/0) to the internet gateway"). moto 5.2
   creates the VPC and its default subnets only, so an instance launched there would have
   no path to the Systems Manager endpoints — a network problem the blog never had.
+- ``AWS::EC2::Instance`` in CloudFormation. AWS applies the resource's ``MetadataOptions``
+  and ``SecurityGroupIds`` (CloudFormation User Guide, AWS::EC2::Instance). moto 5.2
+  ignores both: the lessons' template requires IMDSv2 (``HttpTokens: required``) and a
+  security group without inbound rules, and the instance would silently get neither —
+  IMDSv1 would work on it, and Default Host Management Configuration (which requires
+  IMDSv2) would be refused.
 """
 
 from __future__ import annotations
 
 from moto.ec2.models import EC2Backend
+from moto.ec2.models.instances import Instance, MetadataOptions
 
 _installed = False
 
@@ -34,4 +41,30 @@ def install() -> None:
         return vpc
 
     EC2Backend.create_default_vpc = create_default_vpc_with_internet_gateway
+    _apply_instance_properties_from_cloudformation()
     _installed = True
+
+
+def _apply_instance_properties_from_cloudformation() -> None:
+    create = Instance.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id,
+                                        region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        if properties.get("SecurityGroupIds") and not properties.get("SecurityGroups"):
+            # moto reads group ids from "SecurityGroups" (and only there).
+            cloudformation_json = {
+                **cloudformation_json,
+                "Properties": {**properties, "SecurityGroups": properties["SecurityGroupIds"]},
+            }
+        instance = create(cls, resource_name, cloudformation_json, account_id, region_name,
+                          **kwargs)
+        options = properties.get("MetadataOptions")
+        if options:
+            # CloudFormation passes template values as given (numbers may be strings).
+            instance.metadata_options = MetadataOptions(
+                {key: str(value) for key, value in options.items()}
+            )
+        return instance
+
+    Instance.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
