@@ -92,7 +92,11 @@ def _secret_like(text: str, *, code: bool = False) -> list[str]:
         found += [m.group(0) for m in NAMED_SECRET.finditer(text)]
     for match in SECRET_SHAPE.finditer(text):
         value = match.group(0)
-        if re.search(r"[A-Z]", value) and re.search(r"[a-z]", value) and re.search(r"\d", value):
+        mixed = re.search(r"[A-Z]", value) and re.search(r"[a-z]", value) and re.search(r"\d", value)
+        # Random base64 has about six digits in 40 characters, or a / or +; an identifier
+        # such as AmazonSSMManagedEC2InstanceDefaultPolicy is words and few digits.
+        random_looking = len(re.findall(r"\d", value)) >= 3 or re.search(r"[/+]", value)
+        if mixed and random_looking:
             found.append(value)
     return found
 
@@ -151,5 +155,6 @@ def test_the_checks_catch_what_they_should():
     assert not _secret_like("['AccessKeyId', 'Expiration', 'SecretAccessKey', 'SessionToken']")
     assert _secret_like("wJalrXUtnFEMI/K7MDENG/bPxRfiCY" + "EXAMPLEKEY")
     assert not _secret_like("da39a3ee5e6b4b0d3255bfef95601890afd80709")  # a SHA-1 digest
+    assert not _secret_like("AmazonSSMManagedEC2InstanceDefaultPolicy")  # 40 characters, a name
     assert ACCOUNT.findall("arn:aws:iam::210987654321:root") == ["210987654321"]
     assert not ACCOUNT.findall("i-0123456789012abcd")
