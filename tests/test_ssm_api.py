@@ -192,6 +192,21 @@ def test_shell_answers_from_the_lab_state(lab):
     assert json.loads(result["StandardOutputContent"])["UserId"] == f"{role_id}:{instance}"
 
 
+def test_shell_aws_cli_honours_query_and_output(lab):
+    instance = launch(lab, make_profile(lab))
+    arn = f"arn:aws:sts::123456789012:assumed-role/role-for-ec2/{instance}"
+    result = run_shell(lab, instance, "aws sts get-caller-identity --query Arn --output text")
+    assert result["StandardOutputContent"] == f"{arn}\n"
+    result = run_shell(lab, instance, "aws sts get-caller-identity --query Arn")
+    assert result["StandardOutputContent"] == f'"{arn}"\n'
+    role_id = lab.client("iam").get_role(RoleName="role-for-ec2")["Role"]["RoleId"]
+    result = run_shell(lab, instance, "aws --region us-east-1 sts get-caller-identity --output=text")
+    # The AWS CLI's text output: the values, keys sorted (Account, Arn, UserId).
+    assert result["StandardOutputContent"] == f"123456789012\t{arn}\t{role_id}:{instance}\n"
+    result = run_shell(lab, instance, "aws sts get-caller-identity --output table")
+    assert result["ResponseCode"] == 127 and result["Status"] == "Failed"
+
+
 def test_imdsv2_token_is_needed_when_required(lab):
     instance = launch(lab, make_profile(lab), MetadataOptions={"HttpTokens": "required"})
     url = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"

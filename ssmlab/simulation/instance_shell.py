@@ -8,7 +8,7 @@ offline instance does not simulate it) rather than pretending to succeed.
 ======================================================================  =========================================
 Command (one per line of the ``commands`` parameter)                    Output, from the lab's state
 ======================================================================  =========================================
-``aws sts get-caller-identity``                                         JSON: UserId ``<role id>:<instance id>``,
+``aws sts get-caller-identity`` (``--query``, ``--output json|text``)   JSON: UserId ``<role id>:<instance id>``,
                                                                         Account, Arn ``arn:aws:sts::ACCOUNT:
                                                                         assumed-role/<role>/<instance id>`` — the
                                                                         instance profile's role (the aws CLI reads
@@ -38,6 +38,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+
+import jmespath
 from dataclasses import dataclass
 
 IMDS = "http://169.254.169.254"
@@ -106,6 +108,16 @@ def _script_path(instance_id: str, command_id: str) -> str:
     )
 
 
+def _as_cli_text(value) -> str:
+    """The AWS CLI's ``--output text`` for a flat response: values tab-separated, keys
+    sorted; a scalar alone; ``None`` as ``None``."""
+    if isinstance(value, dict):
+        return "\t".join(_as_cli_text(value[key]) for key in sorted(value))
+    if isinstance(value, list):
+        return "\t".join(_as_cli_text(item) for item in value)
+    return "None" if value is None else str(value)
+
+
 class InstanceShell:
     """Runs a list of command lines against one instance's simulated state.
 
@@ -135,20 +147,26 @@ class InstanceShell:
 
     # -- commands ----------------------------------------------------------------
     def _aws(self, args: list[str]) -> Result:
-        rest = [a for a in args if not a.startswith("--output") and a not in ("json",)]
-        cleaned = []
-        skip = False
-        for arg in rest:  # drop "--region X" / "--no-cli-pager"
-            if skip:
-                skip = False
-                continue
-            if arg == "--region":
-                skip = True
-                continue
+        """``aws [--region R] [--query Q] [--output json|text] sts get-caller-identity``."""
+        options: dict[str, str] = {}
+        words: list[str] = []
+        i = 0
+        while i < len(args):
+            arg = args[i]
             if arg == "--no-cli-pager":
-                continue
-            cleaned.append(arg)
-        if cleaned[:2] != ["sts", "get-caller-identity"] or len(cleaned) != 2:
+                i += 1
+            elif arg in ("--region", "--query", "--output") and i + 1 < len(args):
+                options[arg] = args[i + 1]
+                i += 2
+            elif arg.startswith(("--region=", "--query=", "--output=")):
+                key, value = arg.split("=", 1)
+                options[key] = value
+                i += 1
+            else:
+                words.append(arg)
+                i += 1
+        output = options.get("--output", "json")
+        if words != ["sts", "get-caller-identity"] or output not in ("json", "text"):
             return Result("", "", -1)
         state = self.state
         if not state.instance_role_name:
@@ -163,7 +181,12 @@ class InstanceShell:
             "Account": state.account_id,
             "Arn": f"arn:aws:sts::{state.account_id}:assumed-role/{state.instance_role_name}/{state.instance_id}",
         }
-        return Result(json.dumps(body, indent=4) + "\n", "", 0)
+        if "--query" in options:
+            # The AWS CLI's --query is JMESPath, evaluated client-side on the response.
+            body = jmespath.search(options["--query"], body)
+        if output == "json":
+            return Result(json.dumps(body, indent=4) + "\n", "", 0)
+        return Result(_as_cli_text(body) + "\n", "", 0)
 
     def _curl(self, args: list[str]) -> Result:
         url = None
