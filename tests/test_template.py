@@ -43,6 +43,7 @@ def test_good_practice_is_in_the_template():
     groups = [r for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroup"]
     assert groups and all("SecurityGroupIngress" not in g["Properties"] for g in groups)
     assert {"Key": "ssmlab:lab", "Value": {"Ref": "LabTag"}} in instance["Tags"]
+    assert instance["PropagateTagsToVolumeOnCreation"] is True
     assert doc["Outputs"]["InstanceId"]["Value"] == {"Ref": "Instance"}
     assert check_instance_template(BODY).ok
 
