@@ -169,6 +169,7 @@ def _roll_back(payload: bytes, environ, reason: str, params) -> None:
 
 # ------------------------------------------------------------------------- fixtures
 
+import os  # noqa: E402
 import types  # noqa: E402
 
 import boto3  # noqa: E402
@@ -188,7 +189,11 @@ def account(tmp_path, monkeypatch):
     ``.admin(service)`` is a client of "someone else" in the account (not the lab's:
     nothing it creates is tagged), for the resources clean-up must leave alone.
     """
-    ssmlab.stop()
+    ssmlab.stop()  # gives back what an earlier test's lab set aside: clear it all here
+    for variable in list(os.environ):
+        if variable.startswith("AWS_") or variable.lower() in ("http_proxy", "https_proxy"):
+            monkeypatch.delenv(variable)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     endpoint = OfflineEndpoint()
     endpoint.reset(region=REGION)
     faults = FaultInjector(endpoint._server.app)
