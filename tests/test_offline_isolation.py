@@ -35,7 +35,10 @@ def real_looking_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", "https://iam.example.com")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example.com:3128")
-    return tmp_path
+    yield tmp_path
+    # Give the learner's variables back while they are still set, before monkeypatch
+    # removes them; otherwise a later stop() would restore them into other tests.
+    ssmlab.stop()
 
 
 @pytest.fixture
