@@ -1,11 +1,12 @@
 """The widgets in a real browser: JupyterLab on loopback, Debian's Chromium driven by Playwright.
 
-The test copies ``tests/browser/widgets-demo.ipynb`` to a temporary folder (so JupyterLab's
-autosave never touches the repository), starts JupyterLab there on 127.0.0.1, on a free
-port, with a token and settings of its own, opens the notebook in Chromium, runs all cells
-and then uses the widgets as a learner would:
+The test copies lesson 02 (``notebooks/02-trust-policy-and-instance-profile.ipynb``) to a
+temporary folder (so JupyterLab's autosave never touches the repository), starts JupyterLab
+there on 127.0.0.1, on a free port, with a token and settings of its own, opens the lesson
+in Chromium, runs all its cells as a learner would (JupyterLab runs on past the cell tagged
+``raises-exception``) and then uses the lesson's widgets:
 
-1. the lab map draws six links; at lesson 04's start the permissions link is red with
+1. the lab map draws six links; after step 3 of the lesson the permissions link is red with
    "role lacks ssm:UpdateInstanceInformation";
 2. in the trust-policy builder, unticking ec2.amazonaws.com and ticking ssm.amazonaws.com
    changes the JSON at once and the lesson verdict turns red; ticking ``ssm:*`` makes IAM's
@@ -35,7 +36,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "tests" / "browser" / "widgets-demo.ipynb"
+DEMO = ROOT / "notebooks" / "02-trust-policy-and-instance-profile.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = os.environ.get("SSMLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -81,7 +82,7 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture
 def jupyterlab(tmp_path):
-    """(base URL, token) of a JupyterLab serving a copy of the demo notebook; stopped after."""
+    """(base URL, token) of a JupyterLab serving a copy of lesson 02; stopped after."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium with apt-get).")
     work = tmp_path / "work"
@@ -167,7 +168,7 @@ def test_widgets_render_and_respond_in_chromium(jupyterlab):
             )
             page.wait_for_selector(".ssmlab-check-box", timeout=CELLS_TIMEOUT)
 
-            # 1. The lab map: six links; lesson 04 starts with the permissions policy missing.
+            # 1. The lab map: six links; lesson 02 ends with no permissions policy yet.
             expect(page.locator(".ssmlab-lab-map .ssmlab-link")).to_have_count(6)
             expect(_link(page, "trust policy")).to_have_attribute("data-ok", "true")
             expect(_link(page, "permissions policies")).to_have_attribute("data-ok", "false")
