@@ -30,11 +30,10 @@ that has been through it (offline, ``start()`` gives a fresh lab with nothing to
 from __future__ import annotations
 
 import json
-import time
 
 from botocore.exceptions import ClientError
 
-from . import templates
+from . import templates, waiting
 from .errors import LabError
 
 #: The lessons there are; ``start(lesson=N)`` accepts these numbers.
@@ -136,11 +135,6 @@ def _stack_status(cfn, stack: str) -> str | None:
     return found["Stacks"][0]["StackStatus"]
 
 
-def _wait(lab, waiter: str, service: str, **kwargs) -> None:
-    delay = 1 if lab.offline else 10
-    lab.client(service).get_waiter(waiter).wait(WaiterConfig={"Delay": delay, "MaxAttempts": 120}, **kwargs)
-
-
 # --------------------------------------------------------------------- the steps
 
 
@@ -175,7 +169,7 @@ def _lesson_02(lab, n) -> None:
         iam.add_role_to_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=n["ROLE"])
     if not lab.offline:
         # IAM is eventually consistent: EC2 may not see a new profile at once (AWS-FACTS §6).
-        _wait(lab, "instance_profile_exists", "iam", InstanceProfileName=n["PROFILE"])
+        waiting.wait(lab, "iam", "instance_profile_exists", InstanceProfileName=n["PROFILE"])
 
 
 def _undo_02(lab, n) -> None:
@@ -192,23 +186,17 @@ def _lesson_03(lab, n) -> None:
         return
     if status is not None:
         _undo_03(lab, n)
-    for attempt in range(6):
-        cfn.create_stack(
-            StackName=n["STACK"],
-            TemplateBody=templates.EC2_INSTANCE_PROFILE.read_text(),
-            Parameters=[
-                {"ParameterKey": "InstanceProfileName", "ParameterValue": n["PROFILE"]},
-                {"ParameterKey": "LabTag", "ParameterValue": lab.tags[0]["Value"]},
-            ],
-        )
-        try:
-            _wait(lab, "stack_create_complete", "cloudformation", StackName=n["STACK"])
-            return
-        except Exception:  # noqa: BLE001 - a real account's new profile not yet visible: retry
-            if lab.offline or attempt == 5:
-                raise
-            _undo_03(lab, n)
-            time.sleep(20)
+    # Retries exactly IAM's eventual-consistency failures, reports any other (waiting.py).
+    waiting.create_stack(
+        lab,
+        StackName=n["STACK"],
+        TemplateBody=templates.EC2_INSTANCE_PROFILE.read_text(),
+        Parameters=[
+            {"ParameterKey": "InstanceProfileName", "ParameterValue": n["PROFILE"]},
+            {"ParameterKey": "LabTag", "ParameterValue": lab.tags[0]["Value"]},
+        ],
+        Tags=lab.tags,
+    )
 
 
 def _undo_03(lab, n) -> None:
@@ -216,7 +204,7 @@ def _undo_03(lab, n) -> None:
     if _stack_status(cfn, n["STACK"]) in (None, "DELETE_COMPLETE"):
         return
     cfn.delete_stack(StackName=n["STACK"])
-    _wait(lab, "stack_delete_complete", "cloudformation", StackName=n["STACK"])
+    waiting.wait(lab, "cloudformation", "stack_delete_complete", StackName=n["STACK"])
 
 
 def _lesson_04(lab, n) -> None:
