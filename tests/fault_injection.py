@@ -176,7 +176,7 @@ import boto3  # noqa: E402
 import pytest  # noqa: E402
 
 import ssmlab  # noqa: E402
-from ssmlab import replay, waiting  # noqa: E402
+from ssmlab import waiting  # noqa: E402
 from ssmlab.offline import OfflineEndpoint  # noqa: E402
 
 REGION = "eu-west-1"
@@ -214,10 +214,9 @@ def account(tmp_path, monkeypatch):
     for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "SSMLAB_PREFIX",
                      "SSMLAB_BACKEND", "SSMLAB_SHOW_ACCOUNT"):
         monkeypatch.delenv(variable, raising=False)
-    # AWS's pauses, shortened: backoff of the IAM retries, replay's pause between stacks.
+    # AWS's pauses, shortened: the backoff of the IAM retries (replay's included).
     monkeypatch.setattr(waiting, "RETRY_BASE_SECONDS", 0.01)
     monkeypatch.setattr(waiting, "RETRY_MAX_SECONDS", 0.02)
-    monkeypatch.setattr(replay, "time", types.SimpleNamespace(sleep=lambda seconds: None))
 
     def admin(service):
         return boto3.client(service, endpoint_url=endpoint.url, region_name=REGION,
