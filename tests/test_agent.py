@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from ssmlab.replay import trust_policy
 from ssmlab.simulation import agent
 
 CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
@@ -23,14 +24,8 @@ DHMC_SETTING = "/ssm/managed-instance/default-ec2-instance-management-role"
 # --- helpers shared with test_ssm_api.py and test_diagnostics.py ----------------------
 
 
-def trust(*services: str) -> str:
-    principal = services[0] if len(services) == 1 else list(services)
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": principal}, "Action": "sts:AssumeRole"}],
-        }
-    )
+# The blog's trust policy for these services (JOURNEY.md steps 1 and 6), as replay writes it.
+trust = trust_policy
 
 
 def make_profile(lab, role="role-for-ec2", profile="for-ec2", services=("ec2.amazonaws.com",), policies=(CORE,)):
