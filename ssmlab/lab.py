@@ -165,13 +165,13 @@ def _with_interpreter_on_path() -> dict[str, str]:
     return {"PATH": os.pathsep.join([bindir, path]) if path else bindir}
 
 
-def _start_offline(region: str, seed: int, port: int = 0) -> Lab:
+def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
     global _endpoint
     from . import offline
 
     if _endpoint is None:
         _endpoint = offline.OfflineEndpoint(port=port)
-    _endpoint.reset(seed, region)
+    _endpoint.reset(offline.DEFAULT_SEED if seed is None else seed, region)
     config_dir = Path(tempfile.gettempdir()) / f"ssmlab-{os.getpid()}"
     changes: dict[str, str | None] = {key: None for key in _REDIRECTING_VARIABLES}
     changes.update(
@@ -280,8 +280,6 @@ def start(
     free port).
     """
     global _current
-    from . import offline
-
     chosen = (backend or os.environ.get("SSMLAB_BACKEND") or "offline").strip().lower()
     if chosen not in BACKENDS:
         raise LabError(
@@ -290,7 +288,7 @@ def start(
         )
     if chosen == "offline":
         lab = _start_offline(
-            region or DEFAULT_REGION, offline.DEFAULT_SEED if seed is None else seed, port
+            region or DEFAULT_REGION, seed, port
         )
     else:
         lab = _start_aws(region, prefix)

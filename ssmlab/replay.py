@@ -128,13 +128,6 @@ def _delete_profile(iam, profile: str) -> None:
     iam.delete_instance_profile(InstanceProfileName=profile)
 
 
-def _stack_status(cfn, stack: str) -> str | None:
-    found = _ignore(("ValidationError",), cfn.describe_stacks, StackName=stack)
-    if not found or not found["Stacks"]:
-        return None
-    return found["Stacks"][0]["StackStatus"]
-
-
 # --------------------------------------------------------------------- the steps
 
 
@@ -180,8 +173,7 @@ def _undo_02(lab, n) -> None:
 
 def _lesson_03(lab, n) -> None:
     # JOURNEY.md step 4: the stack that launches the instance with the profile.
-    cfn = lab.client("cloudformation")
-    status = _stack_status(cfn, n["STACK"])
+    status = waiting.stack_status(lab.client("cloudformation"), n["STACK"])
     if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         return
     if status is not None:
@@ -200,11 +192,7 @@ def _lesson_03(lab, n) -> None:
 
 
 def _undo_03(lab, n) -> None:
-    cfn = lab.client("cloudformation")
-    if _stack_status(cfn, n["STACK"]) in (None, "DELETE_COMPLETE"):
-        return
-    cfn.delete_stack(StackName=n["STACK"])
-    waiting.wait(lab, "cloudformation", "stack_delete_complete", StackName=n["STACK"])
+    waiting.delete_stack(lab, n["STACK"])
 
 
 def _lesson_04(lab, n) -> None:

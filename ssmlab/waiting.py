@@ -100,7 +100,8 @@ def stack_failure(cfn, stack: str) -> list[str]:
     ]
 
 
-def _stack_status(cfn, stack: str) -> str | None:
+def stack_status(cfn, stack: str) -> str | None:
+    """The stack's status, or None when there is no such stack."""
     try:
         return cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
     except ClientError as error:
@@ -112,7 +113,7 @@ def _stack_status(cfn, stack: str) -> str | None:
 def delete_stack(lab, stack: str) -> None:
     """Delete ``stack`` if it exists and wait until it is gone."""
     cfn = lab.client("cloudformation")
-    if _stack_status(cfn, stack) in (None, "DELETE_COMPLETE"):
+    if stack_status(cfn, stack) in (None, "DELETE_COMPLETE"):
         return
     cfn.delete_stack(StackName=stack)
     wait(lab, "cloudformation", "stack_delete_complete", StackName=stack)
@@ -134,7 +135,7 @@ def create_stack(lab, *, sleep: Callable[[float], None] = time.sleep, **create_a
             return cfn.describe_stacks(StackName=stack)["Stacks"][0]
         except WaiterError:
             reasons = stack_failure(cfn, stack)
-        status = _stack_status(cfn, stack)
+        status = stack_status(cfn, stack)
         if attempt < RETRY_ATTEMPTS and any(is_iam_propagation_error(r) for r in reasons):
             delete_stack(lab, stack)
             sleep(backoff(attempt))
