@@ -99,6 +99,23 @@ class Lab:
 
         return cleanup(self, dry_run=dry_run, all_users=all_users)
 
+    def diagnose(self, instance_id: str, *, table: bool = True) -> None:
+        """Print what ``sudo ssm-cli get-diagnostics --output table`` and the agent's log
+        would show on an offline lab instance (``table=False``: the log only).
+
+        Only the offline lab has an instance to look into: on a real account, start AWS's
+        runbook ``AWSSupport-TroubleshootManagedInstance`` instead.
+        """
+        if not self.offline:
+            raise LabError(
+                "lab.diagnose() reads the simulated instance of the offline lab; on a real account run "
+                "`aws ssm start-automation-execution --document-name AWSSupport-TroubleshootManagedInstance "
+                f"--parameters InstanceId={instance_id}` and read its report in the Systems Manager console."
+            )
+        from .simulation.diagnostics import diagnose
+
+        print(diagnose(self.account_id, self.region, instance_id, table=table), end="")
+
     def __str__(self) -> str:
         where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"
         account = self.account_id if self.offline else for_display(self.account_id)

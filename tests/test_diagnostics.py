@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
+import pytest
+
+from ssmlab.errors import LabError
 from ssmlab.simulation import diagnostics
 from test_agent import endpoints, launch, make_profile, private_subnet, ami, AL2023_MINIMAL
 
@@ -122,3 +126,23 @@ def test_ssmlab_diagnose_in_another_process(lab):
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0 and "is registered with Systems Manager" in result.stdout
+
+
+def test_lab_diagnose_prints_in_the_kernel_with_or_without_the_table(lab, capsys):
+    # What lessons 05 and 07 call: the text of `ssmlab diagnose`, printed by Python (a `!`
+    # command's box-drawing characters can be split by IPython's chunked pty decoding).
+    instance = launch(lab, make_profile(lab, policies=()))
+    lab.diagnose(instance)
+    full = capsys.readouterr().out
+    assert full == diagnostics.diagnose(lab.account_id, lab.region, instance)
+    assert full.startswith("[ec2-user@") and "┌" in full
+    lab.diagnose(instance, table=False)
+    log_only = capsys.readouterr().out
+    assert log_only.startswith("[ec2-user@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n")
+    assert "┌" not in log_only and log_only.endswith(full.split("amazon-ssm-agent.log\n", 1)[1])
+
+
+def test_lab_diagnose_on_a_real_account_points_to_the_runbook(lab):
+    real = dataclasses.replace(lab, backend="aws")
+    with pytest.raises(LabError, match="AWSSupport-TroubleshootManagedInstance"):
+        real.diagnose("i-0123456789abcdef0")

@@ -146,6 +146,34 @@ def test_lesson_follows_the_conventions(notebook):
         assert "Exercise" in headings, f"{path.name} has no exercise"
 
 
+SHELL_LINE = re.compile(r"^\s*!", re.M)
+
+
+def non_ascii_shell_outputs(nb) -> list[str]:
+    """Lines a shell command (``!...``) printed that are not ASCII.
+
+    IPython runs ``!`` commands on a pseudo-terminal and decodes what it reads chunk by
+    chunk, so a multi-byte character split across two reads becomes U+FFFD, now and then:
+    such an output cannot be compared run to run. The terminal ends every line it passes
+    with CR LF, which tells them from what Python printed in the same cell. Non-ASCII text
+    comes from Python instead (``lab.diagnose`` prints its box table in the kernel).
+    """
+    found = []
+    for index, cell in enumerate(code_cells(nb)):
+        if not SHELL_LINE.search(cell.source):
+            continue
+        for output in cell.get("outputs", []):
+            for line in output_text(output).split("\n"):
+                if line.endswith("\r") and not line.isascii():
+                    found.append(f"code cell {index}: {next(c for c in line if not c.isascii())!r}")
+    return found
+
+
+def test_shell_cells_print_only_ascii(notebook):
+    _, nb = notebook
+    assert non_ascii_shell_outputs(nb) == []
+
+
 def test_the_checks_catch_what_they_should():
     """The detectors themselves, on made-up values."""
     assert _secret_like("AccessKeyId: ASIA" + "Q" * 16)
@@ -158,3 +186,9 @@ def test_the_checks_catch_what_they_should():
     assert not _secret_like("AmazonSSMManagedEC2InstanceDefaultPolicy")  # 40 characters, a name
     assert ACCOUNT.findall("arn:aws:iam::210987654321:root") == ["210987654321"]
     assert not ACCOUNT.findall("i-0123456789012abcd")
+    shell_cell = nbformat.v4.new_code_cell("!ssmlab diagnose i-0")
+    shell_cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="✓ printed by Python\n┌──\ufffd─┐\r\n")]
+    python_cell = nbformat.v4.new_code_cell("lab.diagnose('i-0')")
+    python_cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="┌───┐\n")]
+    made_up = nbformat.v4.new_notebook(cells=[shell_cell, python_cell])
+    assert non_ascii_shell_outputs(made_up) == ["code cell 0: '┌'"]

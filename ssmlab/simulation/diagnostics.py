@@ -129,9 +129,10 @@ def render_table(table_rows: list[tuple[str, str, str]], max_width: int = MAX_TA
     return out
 
 
-def diagnose(account_id: str, region: str, instance_id: str) -> str:
+def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = True) -> str:
     """The terminal text of ``sudo ssm-cli get-diagnostics --output table`` on the instance,
-    followed by the agent's log."""
+    followed by the agent's log; ``table=False`` leaves the table out (the log and the
+    verdict only)."""
     state = agent.observe(account_id, region, instance_id)
     prompt = f"[ec2-user@{(state.computer_name or instance_id).split('.')[0]} ~]$ sudo ssm-cli get-diagnostics --output table\n"
     if state.instance_state == "absent":
@@ -148,8 +149,8 @@ def diagnose(account_id: str, region: str, instance_id: str) -> str:
             + f"\nThe AMI ({state.image_name}) does not ship SSM Agent, so there is no ssm-cli and no agent log "
             "(AWS doc: Find AMIs with the SSM Agent preinstalled).\n"
         )
-    out = prompt + render_table(rows(state))
-    out += "\n[ec2-user@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n"
+    out = (prompt + render_table(rows(state)) + "\n") if table else ""
+    out += "[ec2-user@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n"
     out += "\n".join(state.log) + "\n"
     verdict = (
         f"\nssmlab: {instance_id} is registered with Systems Manager (PingStatus Online; credentials from the "
