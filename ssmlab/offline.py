@@ -6,11 +6,14 @@ instead of starting a second server.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import importlib
 import json
 import logging
 import os
 import socket
+import sys
 import threading
 
 import boto3
@@ -73,6 +76,57 @@ def _load_managed_policies_once_and_in_the_labs_partition() -> None:
     IAMBackend._init_aws_policies = init_aws_policies
 
 
+@contextlib.contextmanager
+def _jsonschema_without_rfc3987_syntax():
+    """Import jsonschema, if it is first imported here, without the ``rfc3987_syntax`` grammar.
+
+    moto's CloudFormation parser imports every moto service, API Gateway among them, which
+    imports openapi_spec_validator and so jsonschema, which imports ``rfc3987_syntax``
+    when installed (JupyterLab's dependencies install it) to check the ``iri`` formats:
+    building its grammar took 2.1 of the 2.4 s the first stack of a process waited
+    (``python -X importtime``; 0.3 s without it). The lab never checks an ``iri`` format,
+    so the cost buys nothing here; only jsonschema's ``iri``/``iri-reference`` format
+    checks are missing in this process afterwards, and only if jsonschema was not
+    imported before. ``rfc3987_syntax`` itself stays importable.
+    """
+    if "jsonschema" in sys.modules or "rfc3987_syntax" in sys.modules:
+        yield
+        return
+    sys.modules["rfc3987_syntax"] = None  # an import of it raises ImportError meanwhile
+    try:
+        yield
+    finally:
+        if sys.modules.get("rfc3987_syntax", ...) is None:
+            del sys.modules["rfc3987_syntax"]
+
+
+def _create_backend_app(service: str):
+    """moto's ``create_backend_app``; CloudFormation's first import without a cost it
+    does not need (see ``_jsonschema_without_rfc3987_syntax``)."""
+    if service == "cloudformation":
+        with _jsonschema_without_rfc3987_syntax():
+            return create_backend_app(service)
+    return create_backend_app(service)
+
+
+def _import_cloudformation_meanwhile() -> threading.Thread:
+    """Import moto's CloudFormation in the background, while the learner reads.
+
+    The first stack request of a process otherwise waits for it (0.4–0.6 s on a 2-core
+    machine, after ``_jsonschema_without_rfc3987_syntax``): lesson 03's ``create-stack``,
+    and ``start(lesson=3…7)``. A request that comes sooner waits for the same import
+    (Python's import lock), so nothing changes but when the time is spent.
+    """
+
+    def import_it() -> None:
+        with _jsonschema_without_rfc3987_syntax():
+            importlib.import_module("moto.cloudformation.models")
+
+    thread = threading.Thread(target=import_it, name="ssmlab-import-cloudformation", daemon=True)
+    thread.start()
+    return thread
+
+
 def _forget_every_backend() -> None:
     """Drop every moto backend, as ``POST /moto-api/reset`` does, without its waste.
 
@@ -113,7 +167,7 @@ class OfflineEndpoint:
         _load_managed_policies_once_and_in_the_labs_partition()
         logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
         _check_port_free(port)
-        app = DomainDispatcherApplication(create_backend_app)
+        app = DomainDispatcherApplication(_create_backend_app)
         self._server = make_server(
             LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
         )
@@ -124,6 +178,7 @@ class OfflineEndpoint:
             target=self._server.serve_forever, name=f"ssmlab-moto-{self.port}", daemon=True
         )
         self._thread.start()
+        self._warm_up = _import_cloudformation_meanwhile()
 
     def reset(self, seed: int = DEFAULT_SEED, region: str = "us-east-1") -> None:
         """Forget every resource and reseed ids, so a lab's outputs repeat run to run."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from urllib.parse import urlparse
 
 import pytest
@@ -108,3 +109,20 @@ def test_a_variable_the_learner_sets_after_start_is_kept(monkeypatch):
     os.environ["AWS_PROFILE"] = "sandbox"
     ssmlab.stop()
     assert os.environ.pop("AWS_PROFILE") == "sandbox"
+
+
+def test_cloudformation_is_imported_without_the_rfc3987_grammar_which_stays_importable():
+    # offline._jsonschema_without_rfc3987_syntax: moto's CloudFormation imports jsonschema
+    # without building rfc3987_syntax's grammar, and only that import is affected.
+    code = (
+        "import sys, ssmlab\n"
+        "lab = ssmlab.start(quiet=True, lesson=4)\n"  # lessons 03+ need a stack
+        "assert lab.client('cloudformation').describe_stacks()['Stacks'], 'no stack'\n"
+        "assert 'jsonschema' in sys.modules, 'moto.cloudformation did not import jsonschema'\n"
+        "assert 'rfc3987_syntax' not in sys.modules, 'the grammar was built'\n"
+        "import rfc3987_syntax\n"
+        "print(rfc3987_syntax.is_valid_syntax('iri', 'https://example.com/a'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
