@@ -17,6 +17,7 @@ from pathlib import Path
 import boto3
 import botocore.config
 
+from . import aws_cli
 from .errors import LabError
 from .naming import TAG_KEY, default_prefix, lab_name
 from .scrub import for_display
@@ -310,6 +311,7 @@ def start(
     else:
         lab = _start_aws(region, prefix)
     _current = lab
+    aws_cli.install()  # plain `!aws` lines run the CLI in this process (see aws_cli)
     if lesson is not None:
         from .replay import rebuild
 
@@ -334,4 +336,5 @@ def stop() -> None:
         _endpoint.stop()
         _endpoint = None
     _restore_environ()
+    aws_cli.uninstall()
     _current = None

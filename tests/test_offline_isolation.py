@@ -93,6 +93,18 @@ def test_aws_cli_stays_on_loopback(real_looking_environment, tmp_path):
     assert log.read_text() == ""
 
 
+def test_aws_cli_inside_the_kernel_stays_on_loopback(real_looking_environment, connections, capsys):
+    # What a plain `!aws` line runs while a lab is started (ssmlab.aws_cli).
+    from ssmlab import aws_cli
+
+    ssmlab.start(quiet=True)
+    for command in (["sts", "get-caller-identity"], ["iam", "list-roles"], ["ec2", "describe-vpcs"]):
+        assert aws_cli.run(command) == 0, capsys.readouterr().err
+    assert '"Arn": "arn:aws:iam::123456789012:user/learner"' in capsys.readouterr().out
+    assert connections, "the CLI made no connection at all"
+    assert set(connections) <= LOOPBACK
+
+
 def test_the_guard_itself_catches_a_real_endpoint(tmp_path):
     """The guard above must be able to fail: without the lab, the CLI goes elsewhere."""
     log = tmp_path / "non-loopback.log"
