@@ -127,22 +127,30 @@ class _Zygote:
                 os.close(fd)
             if isinstance(error, OSError):
                 raise HelperGone(str(error)) from error
+            # Interrupted between request and reply: its replies would answer the next
+            # request, so this helper is done (the next line starts another).
+            self.process.kill()
+            self.process.wait()
             raise
         finally:
             os.close(out_write)
             os.close(err_write)
-        try:
-            _relay({out_read: sys.stdout, err_read: sys.stderr})
-        except KeyboardInterrupt:
-            # The kernel's interrupt: pass it on, as a terminal would, then let the CLI finish.
-            if pid:
-                os.kill(pid, signal.SIGINT)
-            _relay({out_read: sys.stdout, err_read: sys.stderr})
-        try:
-            return self._reply("exit")
-        except (HelperGone, OSError):  # the command ran; only its exit code is lost
-            sys.stderr.write("ssmlab: the AWS CLI helper process stopped; its exit code is unknown\n")
-            return 255
+        relay = _Relay({out_read: sys.stdout, err_read: sys.stderr})
+        while True:
+            try:
+                relay.run()
+                return self._reply("exit")
+            except KeyboardInterrupt:
+                # The kernel's interrupt: pass it on, as a terminal would, and let the CLI end.
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGINT)
+                    except ProcessLookupError:
+                        pass
+            except (HelperGone, OSError):  # the command ran; only its exit code is lost
+                relay.close()
+                sys.stderr.write("ssmlab: the AWS CLI helper process stopped; its exit code is unknown\n")
+                return 255
 
     def close(self) -> None:
         self.sock.close()
@@ -153,30 +161,39 @@ class _Zygote:
             self.process.kill()
 
 
-def _relay(pipes: dict) -> None:
-    """Copy each pipe into its stream until both are closed, decoding UTF-8 whole
-    characters only (a character split between two reads stays whole)."""
-    decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in pipes}
-    with selectors.DefaultSelector() as selector:
-        for fd in list(pipes):
-            try:
+class _Relay:
+    """Copies each pipe into its stream until both are closed, decoding whole UTF-8
+    characters only (a character split between two reads stays whole). ``run()`` may be
+    interrupted and called again."""
+
+    def __init__(self, pipes: dict) -> None:
+        self.pipes = dict(pipes)  # fd -> stream, while the fd is open
+        self.streams = list(dict.fromkeys(pipes.values()))
+        self.decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in pipes}
+
+    def run(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            for fd in self.pipes:
                 selector.register(fd, selectors.EVENT_READ)
-            except (KeyError, ValueError):
-                continue
-        while selector.get_map():
-            for key, _ in selector.select():
-                data = os.read(key.fd, 65536)
-                stream = pipes[key.fd]
-                if data:
-                    stream.write(decoders[key.fd].decode(data))
-                else:
-                    stream.write(decoders[key.fd].decode(b"", final=True))
-                    selector.unregister(key.fd)
-                    os.close(key.fd)
-    # One flush at the end: the kernel's streams send what was written meanwhile on their
-    # own schedule, so a command's output is not cut into one message per read.
-    for stream in set(pipes.values()):
-        stream.flush()
+            try:
+                while self.pipes:
+                    for key, _ in selector.select():
+                        data = os.read(key.fd, 65536)
+                        self.pipes[key.fd].write(self.decoders[key.fd].decode(data, final=not data))
+                        if not data:
+                            selector.unregister(key.fd)
+                            del self.pipes[key.fd]
+                            os.close(key.fd)
+            finally:
+                # The kernel's streams send what was written on their own schedule: one
+                # flush here, so a command's output is not cut into one message per read.
+                for stream in self.streams:
+                    stream.flush()
+
+    def close(self) -> None:
+        for fd in self.pipes:
+            os.close(fd)
+        self.pipes.clear()
 
 
 def _helper() -> "_Zygote | None":

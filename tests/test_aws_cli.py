@@ -138,7 +138,7 @@ def test_a_character_split_between_two_reads_stays_whole(capsys):
 
     writer = threading.Thread(target=slowly)
     writer.start()
-    aws_cli._relay({read: sys.stdout})
+    aws_cli._Relay({read: sys.stdout}).run()
     writer.join()
     assert capsys.readouterr().out == "┌──┐ ✓\n"
 
