@@ -93,16 +93,28 @@ def test_aws_cli_stays_on_loopback(real_looking_environment, tmp_path):
     assert log.read_text() == ""
 
 
-def test_aws_cli_inside_the_kernel_stays_on_loopback(real_looking_environment, connections, capsys):
-    # What a plain `!aws` line runs while a lab is started (ssmlab.aws_cli).
+def test_the_aws_cli_helper_stays_on_loopback(real_looking_environment, tmp_path, monkeypatch, capsys):
+    # What a plain `!aws` line runs while a lab is started (ssmlab.aws_cli): a child forked
+    # from the helper process, which loaded the guard when it started.
     from ssmlab import aws_cli
 
-    ssmlab.start(quiet=True)
-    for command in (["sts", "get-caller-identity"], ["iam", "list-roles"], ["ec2", "describe-vpcs"]):
-        assert aws_cli.run(command) == 0, capsys.readouterr().err
-    assert '"Arn": "arn:aws:iam::123456789012:user/learner"' in capsys.readouterr().out
-    assert connections, "the CLI made no connection at all"
-    assert set(connections) <= LOOPBACK
+    log = tmp_path / "non-loopback.log"
+    log.write_text("")
+    aws_cli.uninstall()  # the next run starts a helper with the guard in its environment
+    monkeypatch.setenv("PYTHONPATH", str(GUARD))
+    monkeypatch.setenv("SSMLAB_GUARD_LOG", str(log))
+    try:
+        ssmlab.start(quiet=True)
+        for command in (["sts", "get-caller-identity"], ["iam", "list-roles"], ["ec2", "describe-vpcs"]):
+            assert aws_cli.run(command) == 0, capsys.readouterr().err
+        assert '"Arn": "arn:aws:iam::123456789012:user/learner"' in capsys.readouterr().out
+        assert log.read_text() == ""
+        # The control: the guard is live in the helper's children.
+        assert aws_cli.run(["sts", "get-caller-identity", "--endpoint-url", "https://sts.amazonaws.com",
+                            "--cli-connect-timeout", "1"]) != 0
+        assert log.read_text().strip()  # (the proxy of the real-looking environment, or AWS)
+    finally:
+        aws_cli.uninstall()  # later tests get a helper without the guard
 
 
 def test_the_guard_itself_catches_a_real_endpoint(tmp_path):
