@@ -3,7 +3,8 @@
 The floor is the same number of notebooks, each of which only starts the offline lab and
 makes one call to each service the lessons use, run through the same nbval harness. The
 ratio (suite / floor) is what matters on a noisy machine; absolute times are printed too.
-Also: ``ssmlab.start(lesson=LAST)`` in a fresh process against plain ``ssmlab.start()``.
+Also: ``ssmlab.start(lesson=LAST)`` after a plain ``ssmlab.start()`` in the same process, and
+both from ``import ssmlab`` on in a fresh process.
 
     .venv/bin/python benchmarks/lessons.py [--repeat 3]
 """
@@ -71,6 +72,15 @@ def start_seconds(lesson: int | None) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def fresh_seconds(lesson: int | None) -> float:
+    """``import ssmlab`` plus ``ssmlab.start(lesson=...)`` in a new process: what a learner
+    opening a lesson in a fresh kernel waits for at the first cell."""
+    code = ("import time; t = time.perf_counter(); import ssmlab; "
+            f"ssmlab.start(quiet=True, lesson={lesson!r}); print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, medians reported")
@@ -86,6 +96,8 @@ def main() -> None:
             suite_runs.append(nbval_seconds(NOTEBOOKS))
     start_plain = [start_seconds(None) for _ in range(args.repeat)]
     start_last = [start_seconds(last) for _ in range(args.repeat)]
+    fresh_plain = [fresh_seconds(None) for _ in range(args.repeat)]
+    fresh_last = [fresh_seconds(last) for _ in range(args.repeat)]
     report = {
         "lessons": len(NOTEBOOKS),
         "suite_seconds": round(statistics.median(suite_runs), 2),
@@ -93,6 +105,8 @@ def main() -> None:
         "ratio": round(statistics.median(suite_runs) / statistics.median(floor_runs), 2),
         f"start_lesson_{last}_seconds": round(statistics.median(start_last), 3),
         "start_seconds": round(statistics.median(start_plain), 3),
+        "fresh_process_start_seconds": round(statistics.median(fresh_plain), 3),
+        f"fresh_process_start_lesson_{last}_seconds": round(statistics.median(fresh_last), 3),
     }
     print(json.dumps(report, indent=2))
 

@@ -546,3 +546,31 @@ def test_install_is_idempotent():
     iam_corrections.install()
     simulation.install()
     assert IamResponse.create_role is patched  # not wrapped twice
+
+
+# ------------------------------- 5. NoSuchEntity for a role or profile: IAM's wording
+
+MISSING = [
+    ("get_role", {"RoleName": "no-such-role"}, "GetRole", ["iam", "get-role", "--role-name", "no-such-role"],
+     "The role with name no-such-role cannot be found."),
+    ("delete_role", {"RoleName": "no-such-role"}, "DeleteRole", ["iam", "delete-role", "--role-name", "no-such-role"],
+     "The role with name no-such-role cannot be found."),
+    ("attach_role_policy",
+     {"RoleName": "no-such-role", "PolicyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"},
+     "AttachRolePolicy",
+     ["iam", "attach-role-policy", "--role-name", "no-such-role",
+      "--policy-arn", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"],
+     "The role with name no-such-role cannot be found."),
+    ("get_instance_profile", {"InstanceProfileName": "no-such-profile"}, "GetInstanceProfile",
+     ["iam", "get-instance-profile", "--instance-profile-name", "no-such-profile"],
+     "Instance Profile no-such-profile cannot be found."),
+    ("delete_instance_profile", {"InstanceProfileName": "no-such-profile"}, "DeleteInstanceProfile",
+     ["iam", "delete-instance-profile", "--instance-profile-name", "no-such-profile"],
+     "Instance Profile no-such-profile cannot be found."),
+]
+
+
+@pytest.mark.parametrize("method, kwargs, operation, cli, message", MISSING, ids=[m[2] for m in MISSING])
+def test_a_missing_role_or_profile_is_no_such_entity_in_iams_words(lab, aws, method, kwargs, operation, cli, message):
+    assert error_of(getattr(lab.client("iam"), method), **kwargs) == ("NoSuchEntity", message, 404)
+    cli_error(aws(*cli), "NoSuchEntity", operation, message)

@@ -71,7 +71,7 @@ def test_plain_aws_lines_go_through_the_cli_helper_and_the_rest_through_the_shel
     assert streams(nb.cells[1]) == {
         "stdout": "255\n",
         "stderr": "\nAn error occurred (NoSuchEntity) when calling the GetRole operation: "
-                  "Role no-such-role not found\n",
+                  "The role with name no-such-role cannot be found.\n",
     }
     # A pipe is the shell's: its terminal ends lines with CR LF and merges the streams.
     assert streams(nb.cells[2]) == {"stdout": "ARN:AWS:IAM::123456789012:USER/LEARNER\r\n", "stderr": ""}

@@ -13,10 +13,15 @@ names the AWS behaviour it reproduces and where AWS documents it:
    ``403`` with an XML body for a message.
 4. ``RemoveRoleFromInstanceProfile`` answers ``NoSuchEntity`` (HTTP 404) for a profile
    that does not exist or a role that is not in it, instead of a Python ``ValueError``.
+5. ``NoSuchEntity`` for a role or an instance profile that does not exist has IAM's
+   wording in every call that names one (GetRole, DeleteRole, AttachRolePolicy,
+   GetInstanceProfile, AddRoleToInstanceProfile, ...): "The role with name NAME cannot be
+   found." and "Instance Profile NAME cannot be found." (moto: "Role NAME not found").
 
 Every patch is applied by :func:`install` (idempotent). Validation and trust checks sit in
-moto's request handlers, so CloudFormation and moto's internals are unaffected; only
-RemoveRoleFromInstanceProfile is patched on the IAM backend. :func:`evaluate_trust_policy`
+moto's request handlers, so CloudFormation and moto's internals are unaffected; on the IAM
+backend, RemoveRoleFromInstanceProfile is replaced and the role and profile lookups only
+reworded. :func:`evaluate_trust_policy`
 is public for the simulated agent (may ec2.amazonaws.com assume this role?).
 """
 
@@ -430,6 +435,26 @@ def _remove_role_from_instance_profile(original):
     return remove_role_from_instance_profile
 
 
+def _reworded_not_found(message: str):
+    # IAM's NoSuchEntity messages, as AWS returns them, e.g. "An error occurred
+    # (NoSuchEntity) when calling the GetRole operation: The role with name k8sAdmin cannot
+    # be found." (aws-samples/amazon-eks-security-immersion-day#54; also
+    # aws/amazon-sagemaker-examples#2300) and "... GetInstanceProfile operation: Instance
+    # Profile NAME cannot be found." (DataBiosphere/toil#4836, skyplane-project/skyplane#724).
+    def make(original):
+        def lookup(self, name):
+            from moto.iam.exceptions import NotFoundException
+
+            try:
+                return original(self, name)
+            except NotFoundException:
+                raise NotFoundException(message.format(name=name)) from None
+
+        return lookup
+
+    return make
+
+
 def install() -> None:
     """Apply the corrections to moto's classes, once per process."""
     global _installed
@@ -448,6 +473,8 @@ def install() -> None:
         (IAMRequestBase, "_check_role_trust_relationship", _auth_layer_trust_check),
         (ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", _json_auth_errors),
         (IAMBackend, "remove_role_from_instance_profile", _remove_role_from_instance_profile),
+        (IAMBackend, "get_role", _reworded_not_found("The role with name {name} cannot be found.")),
+        (IAMBackend, "get_instance_profile", _reworded_not_found("Instance Profile {name} cannot be found.")),
     ]
     for owner, name, make in patches:
         original = getattr(owner, name)
