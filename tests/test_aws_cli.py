@@ -192,3 +192,15 @@ def test_when_the_helper_cannot_take_a_line_the_shell_runs_it_and_every_line_aft
     assert aws_cli._helper() is None
     assert system("aws sts get-caller-identity") == 0
     assert shell_calls == ["aws iam list-roles", "aws sts get-caller-identity"]
+
+
+def test_ssmlab_aws_cli_shell_keeps_every_line_in_the_shell(lab, monkeypatch):
+    import IPython
+    import IPython.core.interactiveshell as shell_module
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())  # as in a kernel
+    shell_system = shell_module.system
+    assert aws_cli.install()
+    monkeypatch.setenv("SSMLAB_AWS_CLI", "shell")
+    assert aws_cli.install() is False  # as start() calls it: undoes the routing
+    assert shell_module.system is shell_system and aws_cli._zygote is None
