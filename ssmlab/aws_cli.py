@@ -98,8 +98,6 @@ class _Zygote:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env=dict(os.environ),
-                start_new_session=False,
             )
         finally:
             theirs.close()

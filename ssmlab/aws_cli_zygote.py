@@ -92,24 +92,24 @@ def run_child(request: dict, out_fd: int, err_fd: int, loader, loader_path: str)
     return code
 
 
+def _read_exactly(sock: socket.socket, size: int, got: bytes = b"") -> bytes | None:
+    """``size`` bytes, starting with those already ``got``; None if the kernel has gone."""
+    while len(got) < size:
+        more = sock.recv(size - len(got))
+        if not more:
+            return None
+        got += more
+    return got
+
+
 def _receive(sock: socket.socket):
     """One request and its two descriptors, or None when the kernel has gone."""
     head, fds, _, _ = socket.recv_fds(sock, 4, 2)
-    if not head:
+    head = _read_exactly(sock, 4, head) if head else None
+    if head is None:
         return None
-    while len(head) < 4:
-        more = sock.recv(4 - len(head))
-        if not more:
-            return None
-        head += more
-    (length,) = struct.unpack(">I", head)
-    body = b""
-    while len(body) < length:
-        more = sock.recv(length - len(body))
-        if not more:
-            return None
-        body += more
-    return json.loads(body), fds
+    body = _read_exactly(sock, struct.unpack(">I", head)[0])
+    return None if body is None else (json.loads(body), fds)
 
 
 def serve(fd: int) -> None:

@@ -311,7 +311,7 @@ def start(
     else:
         lab = _start_aws(region, prefix)
     _current = lab
-    aws_cli.install()  # plain `!aws` lines run the CLI in this process (see aws_cli)
+    aws_cli.install()  # plain `!aws` lines go to a ready AWS CLI (see aws_cli)
     if lesson is not None:
         from .replay import rebuild
 

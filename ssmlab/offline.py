@@ -100,31 +100,21 @@ def _jsonschema_without_rfc3987_syntax():
             del sys.modules["rfc3987_syntax"]
 
 
-def _create_backend_app(service: str):
-    """moto's ``create_backend_app``; CloudFormation's first import without a cost it
-    does not need (see ``_jsonschema_without_rfc3987_syntax``)."""
-    if service == "cloudformation":
-        with _jsonschema_without_rfc3987_syntax():
-            return create_backend_app(service)
-    return create_backend_app(service)
-
-
-def _import_cloudformation_meanwhile() -> threading.Thread:
+def _import_cloudformation_meanwhile() -> None:
     """Import moto's CloudFormation in the background, while the learner reads.
 
     The first stack request of a process otherwise waits for it (0.4–0.6 s on a 2-core
     machine, after ``_jsonschema_without_rfc3987_syntax``): lesson 03's ``create-stack``,
-    and ``start(lesson=3…7)``. A request that comes sooner waits for the same import
-    (Python's import lock), so nothing changes but when the time is spent.
+    and ``start(lesson=3…7)``. A request that comes sooner waits for this same import
+    (Python's import lock), so nothing changes but when the time is spent. Started before
+    the server takes requests, so this is the only import of it in the process.
     """
 
     def import_it() -> None:
         with _jsonschema_without_rfc3987_syntax():
             importlib.import_module("moto.cloudformation.models")
 
-    thread = threading.Thread(target=import_it, name="ssmlab-import-cloudformation", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=import_it, name="ssmlab-import-cloudformation", daemon=True).start()
 
 
 def _forget_every_backend() -> None:
@@ -167,7 +157,8 @@ class OfflineEndpoint:
         _load_managed_policies_once_and_in_the_labs_partition()
         logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
         _check_port_free(port)
-        app = DomainDispatcherApplication(_create_backend_app)
+        _import_cloudformation_meanwhile()
+        app = DomainDispatcherApplication(create_backend_app)
         self._server = make_server(
             LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
         )
@@ -178,7 +169,6 @@ class OfflineEndpoint:
             target=self._server.serve_forever, name=f"ssmlab-moto-{self.port}", daemon=True
         )
         self._thread.start()
-        self._warm_up = _import_cloudformation_meanwhile()
 
     def reset(self, seed: int = DEFAULT_SEED, region: str = "us-east-1") -> None:
         """Forget every resource and reseed ids, so a lab's outputs repeat run to run."""
