@@ -22,8 +22,16 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 
 install: $(LAB_STAMP)
 
+# JupyterLab refuses root ("Running as root is not recommended. Use --allow-root to
+# bypass."), which Docker, dev containers and many CI images are: --allow-root only then.
+# LAB_UID is who runs it (`id -u`; set it to see the other case with `make -n lab`).
+# ssmlab/doctor.py's lab_arguments() is the same rule; `make doctor` starts JupyterLab
+# with these very arguments. Stop the lab with Ctrl-C twice in this terminal.
+LAB_UID ?= $(shell id -u)
+LAB_ARGS := --notebook-dir=notebooks$(if $(filter 0,$(LAB_UID)), --allow-root)
+
 lab: $(LAB_STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab $(LAB_ARGS)
 
 # tests/test_browser.py drives Debian's chromium with Playwright, which never downloads a
 # browser: install the system package when it is missing (as root, else with sudo).
@@ -53,7 +61,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lessons.py
 
 doctor: $(LAB_STAMP)
-	$(BIN)/ssmlab doctor
+	SSMLAB_LAB_ARGS="$(LAB_ARGS)" $(BIN)/ssmlab doctor
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,10 @@ MIN_PYTHON = (3, 10)
 PACKAGES = ("boto3", "moto", "awscli", "jupyterlab", "ipykernel", "ipywidgets", "tqdm")
 KERNEL = "python3"
 FIX_INSTALL = "run `make lab` (or `pip install -e .`) in the ssmlab folder"
+#: The folder `make lab` runs in (the checkout: the Makefile and notebooks/ beside ssmlab/).
+CHECKOUT = Path(__file__).resolve().parent.parent
+#: How long JupyterLab may take to say it is serving (a loaded 2-core machine: ~5 s).
+LAB_START_SECONDS = 90
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,61 @@ def check_kernel() -> Result:
                   f"environment's Python: start JupyterLab with `make lab`")
 
 
+def lab_arguments(uid: int | None = None) -> list[str]:
+    """What `make lab` passes to ``jupyter lab`` (the Makefile's ``LAB_ARGS``): the lessons'
+    folder, and ``--allow-root`` only for root, which JupyterLab refuses without it
+    ("Running as root is not recommended. Use --allow-root to bypass.", jupyter_server's
+    ``ServerApp.start_app``)."""
+    uid = os.geteuid() if uid is None else uid
+    return ["--notebook-dir=notebooks", *(["--allow-root"] if uid == 0 else [])]
+
+
+def check_jupyterlab_starts(arguments: list[str] | None = None) -> Result:
+    """Start JupyterLab as `make lab` would (its arguments, from the checkout), without a
+    browser, until it says it is serving; then stop it. ``make doctor`` passes the
+    Makefile's own ``LAB_ARGS`` in ``SSMLAB_LAB_ARGS``."""
+    if arguments is None:
+        given = os.environ.get("SSMLAB_LAB_ARGS")
+        arguments = shlex.split(given) if given is not None else lab_arguments()
+    jupyter = Path(sys.executable).parent / "jupyter"
+    if not jupyter.exists():
+        return Result("JupyterLab", False, f"no `jupyter` beside {sys.executable}: {FIX_INSTALL}")
+    if not (CHECKOUT / "notebooks").is_dir():
+        return Result("JupyterLab", False, f"no notebooks/ folder in {CHECKOUT}: run `make lab` "
+                      f"from an ssmlab checkout")
+    root = " as root (with --allow-root)" if os.geteuid() == 0 and "--allow-root" in arguments else ""
+    command = [str(jupyter), "lab", *arguments, "--no-browser", "--ServerApp.port=0",
+               "--ServerApp.open_browser=False"]
+    try:
+        server = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        return Result("JupyterLab", False, f"`jupyter lab` did not start ({exc}): {FIX_INSTALL}")
+    said: list[str] = []
+    try:
+        began = time.perf_counter()
+        for line in server.stderr:  # JupyterLab logs to stderr; it ends when the server exits
+            said.append(line.rstrip())
+            if "is running at:" in line:
+                return Result("JupyterLab", True, f"`make lab` starts it{root} "
+                              f"({time.perf_counter() - began:.1f} s; stopped again)")
+            if time.perf_counter() - began > LAB_START_SECONDS:
+                break
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    last = next((line for line in reversed(said) if line.strip()), "it printed nothing")
+    if "--allow-root" in last:
+        return Result("JupyterLab", False, f"refused to run as root ({last.split('] ')[-1]}): "
+                      f"start it with `make lab`, which adds --allow-root for root")
+    return Result("JupyterLab", False, f"`jupyter lab {' '.join(arguments)}` did not start: "
+                  f"{last.split('] ')[-1]}")
+
+
 def check_offline_lab() -> Result:
     from . import lab as lab_module
     from .errors import LabError
@@ -87,7 +148,7 @@ def check_offline_lab() -> Result:
 
 def checks() -> list[Callable[[], Result]]:
     return [check_python, *[lambda n=n: check_package(n) for n in PACKAGES],
-            check_aws_cli, check_kernel, check_offline_lab]
+            check_aws_cli, check_kernel, check_offline_lab, check_jupyterlab_starts]
 
 
 def run_checks(emit: Callable[[str], None]) -> bool:

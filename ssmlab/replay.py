@@ -19,7 +19,8 @@ lesson  leaves behind                                                       name
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
         (the blog's detour, JOURNEY.md step 6)
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
-07      the last lesson
+07      the last lesson; its probe and control instances (Name tags      control
+        for-probe, CONTROL) are terminated in its clean-up
 ======  ==================================================================  ==============
 
 Every step is idempotent: what exists already is kept. Before building, what lessons N
@@ -67,6 +68,7 @@ def names(lab) -> dict[str, str]:
         "DEMO_EC2_ROLE": lab.name("demo-role-for-ec2"),
         "SECOND_ROLE": lab.name("role-for-ssm"),
         "SECOND_PROFILE": lab.name("for-ssm"),
+        "CONTROL": lab.name("control"),  # lesson 07's control instance (its Name tag)
     }
 
 

@@ -70,12 +70,99 @@ def install(lab) -> None:
         lab.session.events.register(f"needs-retry.ec2.{operation}", _retry_on_iam_propagation)
 
 
-def wait(lab, service: str, waiter: str, **kwargs) -> None:
-    """A boto3 waiter with the lab's pace: every second offline, every 5 s on AWS."""
-    delay, attempts = (1, 60) if lab.offline else (5, 180)
-    lab.client(service).get_waiter(waiter).wait(
-        WaiterConfig={"Delay": delay, "MaxAttempts": attempts}, **kwargs
-    )
+#: Polls ask at once, then after 1, 2, 4, 8 ... seconds, never more than ``most`` apart:
+#: an answer that is already true costs no sleep (the offline lab, a stand-in endpoint),
+#: and a real account is asked often early on and every 15 s at most later. Offline the
+#: first pause is a tenth of a second and the bound one second.
+POLL_PACE = {"offline": (0.1, 1.0), "aws": (1.0, 15.0)}
+#: How long a wait lasts before it gives up, by backend (seconds).
+WAIT_TIMEOUT = {"offline": 60.0, "aws": 900.0}
+
+
+def delays(first: float, most: float):
+    """The pauses between polls: ``first``, doubled each time, at most ``most``."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, most)
+
+
+def pace(lab) -> tuple[float, float]:
+    return POLL_PACE["offline" if lab.offline else "aws"]
+
+
+class TimedOut(Exception):
+    """A poll's condition did not hold within its time; ``last`` is its last answer."""
+
+    def __init__(self, seconds: float, last):
+        super().__init__(f"not within {seconds:g} s")
+        self.seconds, self.last = seconds, last
+
+
+def poll(
+    check: Callable[[], object],
+    *,
+    what: str,
+    timeout: float,
+    first: float,
+    most: float,
+    progress: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+):
+    """Call ``check`` until it returns something true, and return that; bounded by
+    ``timeout`` seconds, with pauses from :func:`delays` and a progress bar (tqdm.auto: a
+    widget in JupyterLab, text in a terminal) counting the seconds. Raises
+    :class:`TimedOut` with the last answer when time runs out.
+    """
+    from tqdm.auto import tqdm
+
+    began = clock()
+    pauses = delays(first, most)
+    with tqdm(
+        total=int(timeout), unit="s", disable=not progress, leave=False, mininterval=0,
+        desc=what, bar_format="{desc} {bar} {n:.0f}/{total} s",
+    ) as bar:
+        while True:
+            answer = check()
+            if answer:
+                return answer
+            elapsed = clock() - began
+            bar.update(min(int(elapsed), int(timeout)) - bar.n)
+            if elapsed >= timeout:
+                bar.leave = True  # keep the full bar beside the message that follows
+                raise TimedOut(timeout, answer)
+            sleep(min(next(pauses), max(timeout - elapsed, 0)))
+
+
+def wait(lab, service: str, waiter: str, *, progress: bool = False, timeout: float | None = None,
+         **kwargs) -> None:
+    """A boto3 waiter, asked at the lab's pace (:data:`POLL_PACE`) instead of its fixed delay.
+
+    The waiter's own acceptors decide (success, failure, an unexpected error); each poll is
+    one attempt of it. Raises botocore's ``WaiterError`` as the waiter would: at once on a
+    failure state, or after ``timeout`` seconds (:data:`WAIT_TIMEOUT` by default).
+    """
+    boto_waiter = lab.client(service).get_waiter(waiter)
+    timeout = timeout if timeout is not None else WAIT_TIMEOUT["offline" if lab.offline else "aws"]
+    last: list[WaiterError] = []
+
+    def attempt() -> bool:
+        try:
+            boto_waiter.wait(WaiterConfig={"Delay": 0, "MaxAttempts": 1}, **kwargs)
+        except WaiterError as error:
+            if not str(error.kwargs.get("reason", "")).startswith("Max attempts exceeded"):
+                raise  # a failure state or an unexpected error: the waiter's own verdict
+            last[:] = [error]
+            return False
+        return True
+
+    first, most = pace(lab)
+    try:
+        poll(attempt, what=f"{service} {waiter.replace('_', '-')}", timeout=timeout,
+             first=first, most=most, progress=progress)
+    except TimedOut:
+        raise last[0] from None
 
 
 # --------------------------------------------------------------------- CloudFormation
@@ -175,10 +262,25 @@ def not_managed_message(instance_id: str, minutes: float) -> str:
     )
 
 
+def managed_instance(lab, instance_id: str) -> dict | None:
+    """``instance_id``'s entry in ``DescribeInstanceInformation``, or None."""
+    found = lab.client("ssm").describe_instance_information(
+        Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+    )["InstanceInformationList"]
+    return found[0] if found else None
+
+
+def last_ping(lab, instance_id: str):
+    """When ``instance_id``'s agent last reported to Systems Manager (None: never)."""
+    found = managed_instance(lab, instance_id)
+    return found.get("LastPingDateTime") if found else None
+
+
 def wait_for_managed_instance(
     lab,
     instance_id: str,
     *,
+    after=None,
     timeout: float | None = None,
     interval: float | None = None,
     progress: bool = True,
@@ -187,31 +289,28 @@ def wait_for_managed_instance(
 ) -> dict:
     """Poll ``DescribeInstanceInformation`` until ``instance_id`` is Online; return its entry.
 
-    A progress bar (tqdm.auto: a widget in JupyterLab, text in a terminal) counts the
-    seconds. ``timeout`` defaults to 10 minutes on AWS (registration takes a minute or two
-    after boot) and 30 s offline; on time-out, LabError names the likely causes and the
-    command to try next.
+    ``after`` (a ``LastPingDateTime`` read before a reboot, :func:`last_ping`) waits for a
+    report of the agent later than that one: right after a reboot the old entry is still
+    Online, and only a new report shows that the restarted agent got in (it reports when it
+    starts, docs/aws-facts.md#an-agent-reports-when-it-starts). Polls ask at once, then
+    back off (:data:`POLL_PACE`; ``interval`` fixes the pause instead). A progress bar
+    counts the seconds. ``timeout`` defaults to 10 minutes on AWS (registration takes a
+    minute or two after boot) and 30 s offline; on time-out, LabError names the likely
+    causes and the command to try next.
     """
-    from tqdm.auto import tqdm
-
     timeout = timeout if timeout is not None else (30 if lab.offline else 600)
-    interval = interval if interval is not None else (1 if lab.offline else 10)
-    ssm = lab.client("ssm")
-    began = clock()
-    with tqdm(
-        total=int(timeout), unit="s", disable=not progress, leave=False, mininterval=0,
-        desc=f"{instance_id}: waiting for Systems Manager",
-        bar_format="{desc} {bar} {n:.0f}/{total} s",
-    ) as bar:
-        while True:
-            found = ssm.describe_instance_information(
-                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
-            )["InstanceInformationList"]
-            if found and found[0].get("PingStatus") == "Online":
-                return found[0]
-            elapsed = clock() - began
-            bar.update(min(int(elapsed), int(timeout)) - bar.n)
-            if elapsed >= timeout:
-                bar.leave = True  # keep the full bar beside the message
-                raise LabError(not_managed_message(instance_id, timeout / 60))
-            sleep(min(interval, max(timeout - elapsed, 0)))
+    first, most = (interval, interval) if interval is not None else pace(lab)
+
+    def online() -> dict | None:
+        found = managed_instance(lab, instance_id)
+        if not found or found.get("PingStatus") != "Online":
+            return None
+        if after is not None and not found.get("LastPingDateTime", after) > after:
+            return None
+        return found
+
+    try:
+        return poll(online, what=f"{instance_id}: waiting for Systems Manager", timeout=timeout,
+                    first=first, most=most, progress=progress, clock=clock, sleep=sleep)
+    except TimedOut:
+        raise LabError(not_managed_message(instance_id, timeout / 60)) from None
