@@ -228,6 +228,10 @@ def _start_aws(region: str | None, prefix: str | None) -> Lab:
     region = region or os.environ.get("AWS_REGION")
     session = boto3.Session(region_name=region) if region else boto3.Session()
     identity = confirm_account(session)
+    if not os.environ.get("AWS_DEFAULT_REGION"):
+        # `!aws` cells run AWS CLI v1, which reads AWS_DEFAULT_REGION and not AWS_REGION:
+        # give it the Region the lab's clients use.
+        _apply_environ({"AWS_DEFAULT_REGION": session.region_name})
     prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()
     lab = Lab(
         backend="aws",
