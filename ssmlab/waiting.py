@@ -136,6 +136,7 @@ def poll(
 
 
 def wait(lab, service: str, waiter: str, *, progress: bool = False, timeout: float | None = None,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
          **kwargs) -> None:
     """A boto3 waiter, asked at the lab's pace (:data:`POLL_PACE`) instead of its fixed delay.
 
@@ -160,7 +161,7 @@ def wait(lab, service: str, waiter: str, *, progress: bool = False, timeout: flo
     first, most = pace(lab)
     try:
         poll(attempt, what=f"{service} {waiter.replace('_', '-')}", timeout=timeout,
-             first=first, most=most, progress=progress)
+             first=first, most=most, progress=progress, clock=clock, sleep=sleep)
     except TimedOut:
         raise last[0] from None
 
