@@ -74,8 +74,8 @@ def check_kernel() -> Result:
 def lab_arguments(uid: int | None = None) -> list[str]:
     """What `make lab` passes to ``jupyter lab`` (the Makefile's ``LAB_ARGS``): the lessons'
     folder, and ``--allow-root`` only for root, which JupyterLab refuses without it
-    ("Running as root is not recommended. Use --allow-root to bypass.", jupyter_server's
-    ``ServerApp.start_app``)."""
+    ("Running as root is not recommended. Use --allow-root to bypass.",
+    docs/aws-facts.md#jupyterlab-as-root)."""
     uid = os.geteuid() if uid is None else uid
     return ["--notebook-dir=notebooks", *(["--allow-root"] if uid == 0 else [])]
 

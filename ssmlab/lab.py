@@ -230,7 +230,7 @@ def _start_aws(region: str | None, prefix: str | None) -> Lab:
     identity = confirm_account(session)
     if not os.environ.get("AWS_DEFAULT_REGION"):
         # `!aws` cells run AWS CLI v1, which reads AWS_DEFAULT_REGION and not AWS_REGION:
-        # give it the Region the lab's clients use.
+        # give it the Region the lab's clients use (docs/aws-facts.md#cli-v1-region).
         _apply_environ({"AWS_DEFAULT_REGION": session.region_name})
     prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()
     lab = Lab(

@@ -141,7 +141,7 @@ def wait(lab, service: str, waiter: str, *, progress: bool = False, timeout: flo
     """A boto3 waiter, asked at the lab's pace (:data:`POLL_PACE`) instead of its fixed delay.
 
     The waiter's own acceptors decide (success, failure, an unexpected error); each poll is
-    one attempt of it. Raises botocore's ``WaiterError`` as the waiter would: at once on a
+    one attempt of it (docs/aws-facts.md#boto3-waiters). Raises botocore's ``WaiterError`` as the waiter would: at once on a
     failure state, or after ``timeout`` seconds (:data:`WAIT_TIMEOUT` by default).
     """
     boto_waiter = lab.client(service).get_waiter(waiter)
