@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import queue
 import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,15 +104,27 @@ def check_jupyterlab_starts(arguments: list[str] | None = None) -> Result:
     except OSError as exc:
         return Result("JupyterLab", False, f"`jupyter lab` did not start ({exc}): {FIX_INSTALL}")
     said: list[str] = []
+    lines: queue.Queue = queue.Queue()
+
+    def read() -> None:  # JupyterLab logs to stderr; read in a thread, the wait stays bounded
+        for line in server.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
     try:
         began = time.perf_counter()
-        for line in server.stderr:  # JupyterLab logs to stderr; it ends when the server exits
+        while (left := LAB_START_SECONDS - (time.perf_counter() - began)) > 0:
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:  # the server exited
+                break
             said.append(line.rstrip())
             if "is running at:" in line:
                 return Result("JupyterLab", True, f"`make lab` starts it{root} "
                               f"({time.perf_counter() - began:.1f} s; stopped again)")
-            if time.perf_counter() - began > LAB_START_SECONDS:
-                break
     finally:
         server.terminate()
         try:
@@ -118,7 +132,8 @@ def check_jupyterlab_starts(arguments: list[str] | None = None) -> Result:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-    last = next((line for line in reversed(said) if line.strip()), "it printed nothing")
+    last = next((line for line in reversed(said) if line.strip()),
+                f"it said nothing within {LAB_START_SECONDS} s")
     if "--allow-root" in last:
         return Result("JupyterLab", False, f"refused to run as root ({last.split('] ')[-1]}): "
                       f"start it with `make lab`, which adds --allow-root for root")

@@ -121,6 +121,11 @@ def test_every_lesson_runs_on_the_aws_backend_against_a_stand_in(account, tmp_pa
     assert lab_policies(account.admin) == []
     assert lab_instances(account.admin) == []
 
+    # Waits poll at once: no lesson is slower than a few times lesson 00 (start and a few
+    # calls), the floor measured in this run. Lesson 07, the slowest, takes about 3.4 times
+    # as long; its old fixed sleeps (60 s and 180 s) would have made it over 12 times.
+    floor = timings["00-welcome.ipynb"]
+    assert max(timings.values()) < 8 * floor, timings
     total = sum(timings.values())
     with capsys.disabled():
         print("\nlessons on the aws backend against the stand-in:",
