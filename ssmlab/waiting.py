@@ -13,6 +13,11 @@ Offline, every answer is immediate; on AWS (../shared/AWS-FACTS.md §6):
 - Registration with Systems Manager takes a minute or two after boot, longer when the
   agent backed off: :func:`wait_for_managed_instance` polls ``DescribeInstanceInformation``
   with a progress bar and, when time runs out, says what AWS's checklist suggests.
+
+Nothing here sleeps a fixed time. Every wait is :func:`poll`: ask at once, then back off
+(:data:`POLL_PACE`) up to a bound, for at most a time-out, so an answer already there (the
+offline lab, a stand-in endpoint) costs no sleep and a real account is still asked often
+enough. boto3's waiters go through it too (:func:`wait`).
 """
 
 from __future__ import annotations
