@@ -19,6 +19,8 @@ from __future__ import annotations
 import copy
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -148,6 +150,11 @@ def test_lesson_07s_control_instance_is_the_labs_to_clean_up(account):  # noqa: 
     )["Instances"][0]
     assert {"Key": "ssmlab:lab", "Value": "ssmlab-ada"} in control["Tags"]
     assert waiting.wait_for_managed_instance(lab, control["InstanceId"], progress=False)["PingStatus"] == "Online"
+    # `ssmlab cleanup` in a terminal finds it too (a dry run: it changes nothing).
+    dry = subprocess.run([str(Path(sys.executable).parent / "ssmlab"), "cleanup", "--dry-run"],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert dry.returncode == 0, dry.stderr
+    assert f"would terminate instance {control['InstanceId']}" in dry.stdout.splitlines()
     report = lab.cleanup()
     assert f"terminate instance {control['InstanceId']}" in report.removed
     assert lab_instances(account.admin) == []
