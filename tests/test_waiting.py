@@ -14,6 +14,7 @@ from botocore.exceptions import WaiterError
 from ssmlab import replay, waiting
 from ssmlab.errors import LabError
 from ssmlab.preflight import AMI_PARAMETER
+from fault_injection import account  # noqa: F401 - the stand-in account fixture
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -120,3 +121,18 @@ def test_no_lesson_sleeps_a_fixed_time(path):
     cells = json.loads(path.read_text())["cells"]
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     assert not [c for c in code if re.search(r"\bsleep\s*\(|^\s*!\s*sleep\b", c, re.M)]
+
+
+def test_on_the_aws_backend_polls_back_off_from_1_s_to_15_s(account):  # noqa: F811
+    """Real time on a real account: asked at once, then 1, 2, 4, 8, 15, 15 ... s apart."""
+    import ssmlab
+
+    lab = ssmlab.start("aws", quiet=True)
+    instance = launch(lab)
+    fake = FakeTime()
+    waiting.wait(lab, "ec2", "instance_running", InstanceIds=[instance], clock=fake.clock, sleep=fake.sleep)
+    assert fake.slept == []  # the stand-in answers at once: no sleep
+    with pytest.raises(WaiterError, match="Max attempts exceeded"):
+        waiting.wait(lab, "ec2", "instance_stopped", InstanceIds=[instance], timeout=60,
+                     clock=fake.clock, sleep=fake.sleep)
+    assert fake.slept == [1, 2, 4, 8, 15, 15, 15]
