@@ -146,8 +146,10 @@ def wait(lab, service: str, waiter: str, *, progress: bool = False, timeout: flo
     """A boto3 waiter, asked at the lab's pace (:data:`POLL_PACE`) instead of its fixed delay.
 
     The waiter's own acceptors decide (success, failure, an unexpected error); each poll is
-    one attempt of it (docs/aws-facts.md#boto3-waiters). Raises botocore's ``WaiterError`` as the waiter would: at once on a
-    failure state, or after ``timeout`` seconds (:data:`WAIT_TIMEOUT` by default).
+    one attempt of it (docs/aws-facts.md#boto3-waiters). Raises botocore's ``WaiterError``
+    as the waiter would: at once on a failure state, or after ``timeout`` seconds
+    (:data:`WAIT_TIMEOUT` by default). ``progress`` shows a bar (off by default: replay and
+    clean-up wait quietly).
     """
     boto_waiter = lab.client(service).get_waiter(waiter)
     timeout = timeout if timeout is not None else WAIT_TIMEOUT["offline" if lab.offline else "aws"]
