@@ -158,3 +158,24 @@ def test_lesson_07s_control_instance_is_the_labs_to_clean_up(account):  # noqa: 
     report = lab.cleanup()
     assert f"terminate instance {control['InstanceId']}" in report.removed
     assert lab_instances(account.admin) == []
+
+
+def test_the_aws_cli_gets_the_labs_region_on_the_aws_backend(account, monkeypatch):  # noqa: F811
+    """AWS CLI v1 ignores AWS_REGION (docs/aws-facts.md#cli-v1-region): with AWS_REGION alone,
+    every `!aws` line said "You must specify a region" on a real account."""
+    import ssmlab
+
+    assert "AWS_DEFAULT_REGION" not in os.environ and os.environ["AWS_REGION"] == "eu-west-1"
+    lab = ssmlab.start("aws", quiet=True)
+    answer = subprocess.run(["aws", "ec2", "describe-regions", "--region-names", "eu-west-1",
+                             "--query", "Regions[0].RegionName", "--output", "text"],
+                            env=lab.env, capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
+    ssmlab.stop()
+    assert "AWS_DEFAULT_REGION" not in os.environ  # given back as it was
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # one the learner set stays theirs
+    ssmlab.start("aws", quiet=True)
+    ssmlab.stop()
+    assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
