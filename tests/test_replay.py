@@ -101,6 +101,21 @@ def test_lesson_04_swap_left_half_done_is_repaired(lab):
     assert state(lab) == AFTER_03
 
 
+def test_lesson_03_stand_in_left_behind_is_removed(lab):
+    replay.rebuild(lab, 3)
+    iam = lab.client("iam")
+    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))
+    iam.put_role_policy(
+        RoleName="role-for-restricted-learner",
+        PolicyName="launch-instances",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}]}),
+    )
+    assert "role-for-restricted-learner" in state(lab)["roles"]
+    replay.rebuild(lab, 4)
+    assert state(lab) == AFTER_03
+    assert replay.names(lab)["RESTRICTED_ROLE"] == "role-for-restricted-learner"
+
+
 @pytest.mark.parametrize("lesson", [-1, 8, 99, "3", 2.0, True, None])
 def test_an_unknown_lesson_is_one_plain_sentence(lab, lesson):
     with pytest.raises(LabError) as caught:
