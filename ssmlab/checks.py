@@ -494,8 +494,8 @@ def check_pass_role_policy(document: Any, *, role_arn: str, service: str = EC2) 
             return _fail(f'add "Resource": "{role_arn}": the role this person may hand over.')
         if any("*" in r for r in resources):
             return _fail(
-                f"Resource {resources[0]!r} lets this person give EC2 any role matching it, an "
-                f"administrator's too: name the one role, \"{role_arn}\"."
+                f"Resource {resources[0]!r} lets this person hand any role matching it to a "
+                f"service, an administrator's role too: name the one role, \"{role_arn}\"."
             )
         if any(":instance-profile/" in r for r in resources):
             return _fail(
