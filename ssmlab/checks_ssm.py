@@ -344,6 +344,6 @@ def check_role_and_session(role_arn: Any, session_arn: Any, *, role: str, instan
     return Feedback(
         True,
         f"{role} is the IAM role (permanent, it holds the policies); assumed-role/{role}/{instance_id} "
-        "is the session EC2 started for the instance (temporary keys, about an hour, renewed "
-        "automatically). Policies are attached to the role; calls are made by the session.",
+        "is the session EC2 started for the instance (temporary keys, which EC2 renews before "
+        "they expire). Policies are attached to the role; calls are made by the session.",
     )
