@@ -32,7 +32,7 @@ def at_lesson(n: int):
 def test_models_import_no_ipywidgets():
     code = (
         "import sys; import ssmlab.widgets; "
-        "from ssmlab.widgets import TrustPolicyModel, LabMapModel, CheckModel; "
+        "from ssmlab.widgets import TrustPolicyModel, LabMapModel, CheckModel, ProfileMapModel; "
         "assert 'ipywidgets' not in sys.modules, 'a model imported ipywidgets'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
