@@ -23,6 +23,7 @@ __all__ = [
     "broken_trust_policy",
     "check_identity_arn",
     "check_instance_template",
+    "check_pass_role_policy",
     "check_role_swap",
     "check_trust_policy",
 ]
@@ -431,3 +432,105 @@ def check_role_swap(commands: str | Iterable[str], *, profile: str, old_role: st
     if len(steps) > 2:
         return _fail("two commands are enough: remove, then add.")
     return Feedback(True, f"{profile} now holds {new_role}; instances using {profile} get its credentials at their next credential refresh.")
+
+
+# ------------------------------------------------------------------------ iam:PassRole
+
+
+def _lower_keys(mapping: Any) -> dict:
+    return {str(k).lower(): v for k, v in mapping.items()} if isinstance(mapping, dict) else {}
+
+
+def check_pass_role_policy(document: Any, *, role_arn: str, service: str = EC2) -> Feedback:
+    """Lesson 03: a least-privilege statement that lets a person hand ``role_arn`` to ``service``.
+
+    What AWS documents (docs/aws-facts.md#lessons-passrole): ``iam:PassRole`` is checked when
+    a role is given to a service (``ec2 run-instances`` with an instance profile,
+    ``associate-iam-instance-profile``, ``replace-iam-instance-profile-association``, a
+    CloudFormation stack that does either); least privilege names the one role's ARN as
+    the ``Resource`` and the one service in the ``iam:PassedToService`` condition key.
+    Other statements (e.g. ``ec2:RunInstances``) may sit next to it.
+    """
+    policy, error = _load_policy(document)
+    if error is not None:
+        return error
+    statements = [s for s in _as_list(policy.get("Statement", [])) if isinstance(s, dict)]
+    if not statements:
+        return _fail("the policy needs a Statement list with one statement for iam:PassRole.")
+
+    def actions(statement: dict) -> list[str]:
+        return [str(a).lower() for a in _as_list(statement.get("Action", []))]
+
+    def grants(statement: dict) -> bool:
+        return statement.get("Effect") == "Allow" and any(
+            a in ("iam:passrole", "iam:*", "*", "iam:pass*") for a in actions(statement)
+        )
+
+    passing = [s for s in statements if grants(s)]
+    if not passing:
+        if any("iam:passrole" in actions(s) for s in statements):
+            return _fail('the iam:PassRole statement needs "Effect": "Allow".')
+        return _fail(
+            "no statement allows iam:PassRole: without it run-instances with an instance profile "
+            "fails with UnauthorizedOperation. Add a statement with \"Action\": \"iam:PassRole\"."
+        )
+    for statement in passing:
+        named = actions(statement)
+        if any(a in ("*", "iam:*", "iam:pass*") for a in named):
+            return _fail(
+                f"{statement.get('Action')!r} allows far more than passing a role: name the one "
+                "action, \"iam:PassRole\"."
+            )
+        others = [a for a in _as_list(statement.get("Action", [])) if str(a).lower() != "iam:passrole"]
+        if others:
+            return _fail(
+                f"keep iam:PassRole in a statement of its own: its Resource is a role, and "
+                f"{', '.join(map(str, others))} act on other resources."
+            )
+        if "NotResource" in statement:
+            return _fail("NotResource allows every other resource; name the role in Resource instead.")
+        resources = [str(r) for r in _as_list(statement.get("Resource", []))]
+        if not resources:
+            return _fail(f'add "Resource": "{role_arn}": the role this person may hand over.')
+        if any("*" in r for r in resources):
+            return _fail(
+                f"Resource {resources[0]!r} lets this person hand any role matching it to a "
+                f"service, an administrator's role too: name the one role, \"{role_arn}\"."
+            )
+        if any(":instance-profile/" in r for r in resources):
+            return _fail(
+                f"PassRole's resource is the role, not the instance profile: use \"{role_arn}\"."
+            )
+        if resources != [role_arn]:
+            return _fail(f"Resource must be the role's ARN, {role_arn} (it was {', '.join(resources)}).")
+        condition = statement.get("Condition")
+        if not condition:
+            return _fail(
+                f"add a Condition so the role can be handed to {service} only: "
+                f'"Condition": {{"StringEquals": {{"iam:PassedToService": "{service}"}}}}.'
+            )
+        if not isinstance(condition, dict):
+            return _fail("Condition is an object: {\"StringEquals\": {\"iam:PassedToService\": ...}}.")
+        operators = {str(k): _lower_keys(v) for k, v in condition.items()}
+        found = [(op, keys["iam:passedtoservice"]) for op, keys in operators.items() if "iam:passedtoservice" in keys]
+        if not found:
+            return _fail(
+                f"the condition key is iam:PassedToService (it names the service receiving the "
+                f"role): {{\"StringEquals\": {{\"iam:PassedToService\": \"{service}\"}}}}."
+            )
+        operator, value = found[0]
+        if operator not in ("StringEquals", "StringLike", "ForAnyValue:StringEquals"):
+            return _fail(f"use the StringEquals operator with iam:PassedToService, not {operator}.")
+        values = [str(v) for v in _as_list(value)]
+        if SSM in values and service != SSM:
+            return _fail(
+                f"{SSM} never receives this role: EC2 does, when it launches the instance (the "
+                f"blog's detour again). Use {service}."
+            )
+        if values != [service]:
+            return _fail(f"iam:PassedToService must be {service} alone (it was {', '.join(values)}).")
+    return Feedback(
+        True,
+        f"this person may hand {role_arn.rsplit('/', 1)[-1]} to {service} and nothing else: "
+        "no other role, no other service.",
+    )

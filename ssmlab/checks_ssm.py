@@ -22,6 +22,7 @@ from .checks import EC2, SSM, Feedback, check_trust_policy
 
 __all__ = [
     "check_denied_call",
+    "check_role_and_session",
     "check_imds_commands",
     "check_minimal_trust_policy",
     "check_registration_policy",
@@ -283,3 +284,66 @@ def check_registration_policy(document: Any, *, run_command: bool = True) -> Fee
                 "agent 3.3.40.0 and later use), or ec2messages:GetMessages, AcknowledgeMessage and SendReply."
             )
     return Feedback(True, "registration and a command channel, nothing else: smaller than the managed policy.")
+
+
+# ------------------------------------------------------ lesson 06: role vs role session
+
+_ROLE_ARN = re.compile(r"arn:aws[\w-]*:iam::(?P<account>\d{12}):role/(?:[\w+=,.@-]+/)*(?P<role>[\w+=,.@-]+)")
+_SESSION_ARN = re.compile(
+    r"arn:aws[\w-]*:sts::(?P<account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]+)/(?P<session>[\w+=,.@-]+)"
+)
+
+
+def check_role_and_session(role_arn: Any, session_arn: Any, *, role: str, instance_id: str, account_id: str) -> Feedback:
+    """Lesson 06: which ARN names the role (an IAM resource) and which the role session?
+
+    The role: ``arn:aws:iam::ACCOUNT:role/NAME``, permanent, holds the policies. A session of
+    it: ``arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION``, what ``get-caller-identity``
+    answers while acting with temporary credentials; on an instance EC2 names the session
+    after the instance (IAM User Guide, "IAM identifiers"; docs/aws-facts.md#lessons-passrole).
+    """
+    if _blank(role_arn) or _blank(session_arn):
+        return _fail("fill in both: ROLE_ARN (the role) and SESSION_ARN (who the instance acts as).")
+    role_arn, session_arn = str(role_arn).strip().strip('"'), str(session_arn).strip().strip('"')
+    role_match, session_match = _ROLE_ARN.fullmatch(role_arn), _SESSION_ARN.fullmatch(session_arn)
+    if role_arn == session_arn:
+        return _fail("the two are different things with different ARNs: one in iam (the role), one in sts (a session of it).")
+    if _SESSION_ARN.fullmatch(role_arn) and _ROLE_ARN.fullmatch(session_arn):
+        return _fail(
+            "swapped: the role lives in IAM (arn:aws:iam::...:role/...); the session is issued by "
+            "STS (arn:aws:sts::...:assumed-role/...)."
+        )
+    if role_match is None:
+        if _SESSION_ARN.fullmatch(role_arn):
+            return _fail(
+                "ROLE_ARN is a session (sts, assumed-role/...). The role itself is an IAM resource: "
+                f"arn:aws:iam::{account_id}:role/{role}, as iam get-role prints it."
+            )
+        if ":instance-profile/" in role_arn:
+            return _fail("that is the instance profile, the container; the role is arn:aws:iam::...:role/....")
+        return _fail(f"a role's ARN has the form arn:aws:iam::{account_id}:role/<name>.")
+    if session_match is None:
+        if _ROLE_ARN.fullmatch(session_arn):
+            return _fail(
+                "SESSION_ARN names the role, not a session of it: get-caller-identity on the instance "
+                "answered with arn:aws:sts::...:assumed-role/<role>/<session name>."
+            )
+        return _fail("a role session's ARN has the form arn:aws:sts::<account>:assumed-role/<role>/<session>.")
+    for match, which in ((role_match, "ROLE_ARN"), (session_match, "SESSION_ARN")):
+        if match["account"] != account_id:
+            return _fail(f"{which} names account {match['account']}; this lab's is {account_id}.")
+    if role_match["role"] != role:
+        return _fail(f"ROLE_ARN names {role_match['role']}; the instance's role is {role}.")
+    if session_match["role"] != role:
+        return _fail(f"SESSION_ARN is a session of {session_match['role']}; the instance acts as {role}.")
+    if session_match["session"] != instance_id:
+        return _fail(
+            f"the session name is {session_match['session']}; EC2 names an instance's session after "
+            f"the instance, {instance_id}."
+        )
+    return Feedback(
+        True,
+        f"{role} is the IAM role (permanent, it holds the policies); assumed-role/{role}/{instance_id} "
+        "is the session EC2 started for the instance (temporary keys, which EC2 renews before "
+        "they expire). Policies are attached to the role; calls are made by the session.",
+    )

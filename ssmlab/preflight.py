@@ -43,6 +43,8 @@ LESSON_ACTIONS = (
     "iam:CreatePolicy", "iam:DeletePolicy", "iam:ListPolicies", "iam:ListPolicyTags",
     "iam:TagPolicy", "iam:ListEntitiesForPolicy", "iam:ListPolicyVersions",
     "iam:DeletePolicyVersion", "sts:AssumeRole",
+    # lesson 03: iam:PassRole, asked of IAM's policy simulator for a restricted stand-in
+    "iam:SimulatePrincipalPolicy",
     # lesson 03: the stack and its instance
     "cloudformation:CreateStack", "cloudformation:DescribeStacks",
     "cloudformation:DescribeStackEvents", "cloudformation:DeleteStack",

@@ -12,8 +12,9 @@ lesson  leaves behind                                                       name
                                                                             demo-role-for-ec2
 02      role ROLE trusting ec2.amazonaws.com, in instance profile PROFILE   role-for-ec2,
                                                                             for-ec2
-03      stack STACK from templates/ec2-instance-profile.yaml: one running   stack-for-ec2
-        instance launched with PROFILE
+03      stack STACK from templates/ec2-instance-profile.yaml: one running   stack-for-ec2,
+        instance launched with PROFILE (its stand-in for a restricted       role-for-
+        learner, RESTRICTED_ROLE, is deleted at its end)                    restricted-learner
 04      nothing more: the second role (and its profile) are deleted at its  role-for-ssm,
         end; PROFILE still holds ROLE                                       for-ssm
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
@@ -69,6 +70,7 @@ def names(lab) -> dict[str, str]:
         "SECOND_ROLE": lab.name("role-for-ssm"),
         "SECOND_PROFILE": lab.name("for-ssm"),
         "CONTROL": lab.name("control"),  # lesson 07's control instance (its Name tag)
+        "RESTRICTED_ROLE": lab.name("role-for-restricted-learner"),
     }
 
 
@@ -174,7 +176,12 @@ def _undo_02(lab, n) -> None:
 
 
 def _lesson_03(lab, n) -> None:
-    # JOURNEY.md step 4: the stack that launches the instance with the profile.
+    # JOURNEY.md step 4: the stack that launches the instance with the profile. The
+    # lesson's stand-in for a restricted learner (iam:PassRole) is gone at its end; only an
+    # account can still hold one (offline, start() is fresh, and a call would consume the
+    # seeded ids the later lessons' stored outputs show).
+    if not lab.offline:
+        _delete_role(lab.client("iam"), n["RESTRICTED_ROLE"])
     status = waiting.stack_status(lab.client("cloudformation"), n["STACK"])
     if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         return
@@ -194,6 +201,7 @@ def _lesson_03(lab, n) -> None:
 
 
 def _undo_03(lab, n) -> None:
+    _delete_role(lab.client("iam"), n["RESTRICTED_ROLE"])
     waiting.delete_stack(lab, n["STACK"])
 
 

@@ -220,3 +220,70 @@ def test_the_swap_in_order_passes_as_text_or_list():
 def test_swap_mistakes(commands, words):
     result = check_role_swap(commands, **SWAP)
     assert not result.ok and words in result.message, result.message
+
+
+# ------------------------------------------------------------ check_pass_role_policy
+
+from ssmlab.checks import check_pass_role_policy  # noqa: E402
+
+PASS_ROLE_ARN = "arn:aws:iam::123456789012:role/role-for-ec2"
+
+
+def pass_role(statement, *others):
+    return {"Version": "2012-10-17", "Statement": [*others, statement]}
+
+
+LEAST = {
+    "Effect": "Allow",
+    "Action": "iam:PassRole",
+    "Resource": PASS_ROLE_ARN,
+    "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+}
+
+
+def test_pass_role_least_privilege_is_accepted_next_to_other_statements():
+    run = {"Effect": "Allow", "Action": ["ec2:RunInstances", "cloudformation:CreateStack"], "Resource": "*"}
+    verdict = check_pass_role_policy(pass_role(LEAST, run), role_arn=PASS_ROLE_ARN)
+    assert verdict.ok and "role-for-ec2" in verdict.message
+    assert check_pass_role_policy(json.dumps(pass_role(LEAST)), role_arn=PASS_ROLE_ARN).ok
+
+
+@pytest.mark.parametrize(
+    "change, hint",
+    [
+        ({"Resource": "*"}, "any role matching it"),
+        ({"Resource": "arn:aws:iam::123456789012:role/role-*"}, "any role matching it"),
+        ({"Resource": "arn:aws:iam::123456789012:instance-profile/for-ec2"}, "not the instance profile"),
+        ({"Resource": "arn:aws:iam::123456789012:role/other"}, "must be the role's ARN"),
+        ({"Condition": None}, "add a Condition"),
+        ({"Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}, "iam:PassedToService"),
+        ({"Condition": {"StringEquals": {"iam:PassedToService": "ssm.amazonaws.com"}}}, "never receives this role"),
+        ({"Condition": {"StringEquals": {"iam:PassedToService": ["ec2.amazonaws.com", "lambda.amazonaws.com"]}}}, "alone"),
+        ({"Condition": {"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}}, "StringEquals"),
+        ({"Action": "iam:*"}, "far more"),
+        ({"Action": ["iam:PassRole", "ec2:RunInstances"]}, "statement of its own"),
+    ],
+)
+def test_pass_role_each_mistake_gets_its_hint(change, hint):
+    statement = {**LEAST, **change}
+    statement = {k: v for k, v in statement.items() if v is not None}
+    verdict = check_pass_role_policy(pass_role(statement), role_arn=PASS_ROLE_ARN)
+    assert not verdict.ok and hint in verdict.message, verdict.message
+
+
+def test_pass_role_missing_altogether_names_the_error_a_launch_meets():
+    run_only = {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}
+    verdict = check_pass_role_policy(pass_role(run_only), role_arn=PASS_ROLE_ARN)
+    assert not verdict.ok and "UnauthorizedOperation" in verdict.message
+    deny = {**LEAST, "Effect": "Deny"}
+    assert 'Effect": "Allow' in check_pass_role_policy(pass_role(deny), role_arn=PASS_ROLE_ARN).message
+
+
+def test_pass_role_condition_key_case_does_not_matter_and_list_of_one_is_fine():
+    statement = {**LEAST, "Condition": {"StringEquals": {"IAM:passedToService": ["ec2.amazonaws.com"]}}}
+    assert check_pass_role_policy(pass_role(statement), role_arn=PASS_ROLE_ARN).ok
+
+
+def test_pass_role_not_json_is_one_sentence():
+    verdict = check_pass_role_policy("{not json", role_arn=PASS_ROLE_ARN)
+    assert not verdict.ok and verdict.message

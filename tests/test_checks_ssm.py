@@ -164,3 +164,39 @@ def test_registration_policy_deny_wins():
     document["Statement"].append({"Effect": "Deny", "Action": "ssm:UpdateInstanceInformation", "Resource": "*"})
     verdict = check_registration_policy(document)
     assert not verdict.ok and "allow ssm:UpdateInstanceInformation" in verdict.message
+
+
+# ------------------------------------------------------------ check_role_and_session
+
+from ssmlab.checks_ssm import check_role_and_session  # noqa: E402
+
+ROLE_ARN = f"arn:aws:iam::123456789012:role/{ROLE}"
+
+
+def role_and_session(role_arn=ROLE_ARN, session_arn=SESSION):
+    return check_role_and_session(role_arn, session_arn, role=ROLE, instance_id=INSTANCE, account_id="123456789012")
+
+
+def test_role_and_session_right_answer():
+    verdict = role_and_session()
+    assert verdict.ok and "session" in verdict.message and ROLE in verdict.message
+
+
+@pytest.mark.parametrize(
+    "role_arn, session_arn, hint",
+    [
+        (..., SESSION, "fill in both"),
+        (SESSION, ROLE_ARN, "swapped"),
+        (SESSION, SESSION, "different things"),
+        (SESSION, f"arn:aws:sts::123456789012:assumed-role/{ROLE}/other", "ROLE_ARN is a session"),
+        ("arn:aws:iam::123456789012:instance-profile/for-ec2", SESSION, "instance profile"),
+        (ROLE_ARN, ROLE_ARN.replace(ROLE, "role-for-ssm"), "names the role, not a session"),
+        (ROLE_ARN, f"arn:aws:sts::123456789012:assumed-role/{ROLE}/lesson01", "after the instance"),
+        (ROLE_ARN.replace(ROLE, "role-for-me"), SESSION, "the instance's role is"),
+        (ROLE_ARN, SESSION.replace("123456789012", "111122223333"), "names account"),
+        (ROLE_ARN, "i-0123456789abcdef0", "assumed-role/<role>/<session>"),
+    ],
+)
+def test_role_and_session_each_mistake_gets_its_hint(role_arn, session_arn, hint):
+    verdict = role_and_session(role_arn, session_arn)
+    assert not verdict.ok and hint in verdict.message, verdict.message

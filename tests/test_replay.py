@@ -101,6 +101,35 @@ def test_lesson_04_swap_left_half_done_is_repaired(lab):
     assert state(lab) == AFTER_03
 
 
+class _OnAnAccount:
+    """The lab as the replay sees a real account (``offline`` False), against the same endpoint."""
+
+    offline = False
+
+    def __init__(self, lab):
+        self._lab = lab
+
+    def __getattr__(self, name):
+        return getattr(self._lab, name)
+
+
+def test_lesson_03_stand_in_left_behind_is_removed_on_an_account(lab):
+    replay.rebuild(lab, 4)
+    iam = lab.client("iam")
+    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))
+    iam.put_role_policy(
+        RoleName="role-for-restricted-learner",
+        PolicyName="launch-instances",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}]}),
+    )
+    assert "role-for-restricted-learner" in state(lab)["roles"]
+    replay._lesson_03(_OnAnAccount(lab), replay.names(lab))  # what start(lesson=4) does on an account
+    assert state(lab) == AFTER_03
+    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))
+    replay.rebuild(lab, 3, clear=True)  # an account taken back to lesson 03: the stand-in goes too
+    assert state(lab) == AFTER_02
+
+
 @pytest.mark.parametrize("lesson", [-1, 8, 99, "3", 2.0, True, None])
 def test_an_unknown_lesson_is_one_plain_sentence(lab, lesson):
     with pytest.raises(LabError) as caught:

@@ -32,7 +32,7 @@ def at_lesson(n: int):
 def test_models_import_no_ipywidgets():
     code = (
         "import sys; import ssmlab.widgets; "
-        "from ssmlab.widgets import TrustPolicyModel, LabMapModel, CheckModel; "
+        "from ssmlab.widgets import TrustPolicyModel, LabMapModel, CheckModel, ProfileMapModel; "
         "assert 'ipywidgets' not in sys.modules, 'a model imported ipywidgets'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
@@ -264,3 +264,20 @@ def test_check_box_button_shows_the_hint():
     box = CheckBox(checks.check_trust_policy, value=checks.broken_trust_policy(seed=7))
     box._button.click()
     assert "remove Resource" in box._feedback.value and "ssmlab-broken" in box._feedback.value
+
+
+def test_profile_map_model_and_view(_offline_lab):
+    from ssmlab.widgets import ProfileMap, ProfileMapModel
+
+    lab = at_lesson(4)
+    n = names(lab)
+    stack = lab.client("cloudformation").describe_stacks(StackName=n["STACK"])["Stacks"][0]
+    instance = stack["Outputs"][0]["OutputValue"]
+    model = ProfileMapModel(lab, (n["PROFILE"],), (instance,))
+    assert "not read yet" in model.text()
+    model.refresh()
+    last = model.text().splitlines()[-1].split()
+    assert last[0] == instance and last[-3:] == [n["PROFILE"], "-->", n["ROLE"]]
+    view = ProfileMap(lab, profiles=[n["PROFILE"]], instance_ids=[instance])
+    assert view._repr_mimebundle_()["text/plain"] == view.model.text() == model.text()
+    assert instance in view._picture.value

@@ -4,8 +4,9 @@
     lab_map = LabMap(lab)                                     # role ↔ … ↔ Systems Manager
     builder = TrustPolicyBuilder(lab, on_apply=lab_map.refresh)
     CheckBox(checks.check_trust_policy)
+    ProfileMap(lab, profiles=[PROFILE], instance_ids=[INSTANCE_ID])  # profile ↔ role, instance ↔ profile
 
-Models (``TrustPolicyModel``, ``LabMapModel``, ``CheckModel``) import no ipywidgets and are
+Models (``TrustPolicyModel``, ``LabMapModel``, ``ProfileMapModel``, ``CheckModel``) import no ipywidgets and are
 tested without a browser; the views (``views.py``) are imported on first use.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 from .check_box import CheckModel
 from .lab_map import Link, LabMapModel
+from .profile_map import ProfileMapModel
 from .trust_builder import Applied, TrustPolicyModel
 
-_VIEWS = ("CheckBox", "LabMap", "TrustPolicyBuilder")
+_VIEWS = ("CheckBox", "LabMap", "ProfileMap", "TrustPolicyBuilder")
 
-__all__ = ["Applied", "CheckModel", "LabMapModel", "Link", "TrustPolicyModel", *_VIEWS]
+__all__ = ["Applied", "CheckModel", "LabMapModel", "Link", "ProfileMapModel", "TrustPolicyModel", *_VIEWS]
 
 
 def __getattr__(name: str):

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 
 from .check_box import CheckModel
 from .lab_map import LabMapModel
+from .profile_map import ProfileMapModel
 from .trust_builder import ACTIONS, SERVICES, TrustPolicyModel
 
 
@@ -223,6 +224,43 @@ class LabMap(_TextForm, widgets.VBox):
             )
         chain = '<span class="ssmlab-arrow">↔</span>'.join(parts)
         self._chain.value = f'<div class="ssmlab-chain">{chain}</div>'
+
+    def text(self) -> str:
+        return self.model.text()
+
+
+# ------------------------------------------------------------------------ profile map
+
+
+class ProfileMap(_TextForm, widgets.VBox):
+    """Which role is in which instance profile, and which profile each instance is associated with.
+
+    ``ProfileMap(lab, profiles=[PROFILE], instance_ids=[INSTANCE_ID])``; ``refresh()`` (or the
+    "Refresh" button) reads IAM and EC2 again.
+    """
+
+    def __init__(self, lab=None, *, profiles, instance_ids, **kwargs):
+        import ssmlab
+
+        lab = lab if lab is not None else ssmlab.current()
+        self.model = ProfileMapModel(lab, tuple(profiles), tuple(instance_ids))
+        self.model.listeners.append(lambda _model: self._draw())
+        self._picture = widgets.HTML()
+        self._picture.add_class("ssmlab-profile-map-view")
+        self._refresh = widgets.Button(description="Refresh", icon="refresh")
+        self._refresh.add_class("ssmlab-refresh")
+        self._refresh.on_click(lambda _: self.refresh())
+        super().__init__([self._picture, self._refresh], **kwargs)
+        self.add_class("ssmlab-profile-map")
+        self.refresh()
+
+    def refresh(self) -> "ProfileMap":
+        """Re-read the lab and redraw; returns the map, so a cell ending in it shows it again."""
+        self.model.refresh()
+        return self
+
+    def _draw(self) -> None:
+        self._picture.value = f"<pre>{html.escape(self.model.text())}</pre>"
 
     def text(self) -> str:
         return self.model.text()
