@@ -31,10 +31,13 @@ import json
 import re
 from typing import Any
 
+from moto.iam.exceptions import MalformedPolicyDocument
+
 from . import policy
 from ._moto import PermissionResult
 
 __all__ = [
+    "MalformedPolicyDocument",
     "install",
     "evaluate_trust_policy",
     "validate_role_name",
