@@ -13,8 +13,12 @@ or an AWS documentation page):
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
 - ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
-- ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it),
-                       judged by moto's own policy evaluator.
+- ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it).
+- ``policy``           the one policy and trust evaluator, pure functions over policy
+                       documents (the agent, IAM corrections, simulator, widgets and
+                       checkers use it; docs/aws-facts.md#policy-evaluation).
+- ``_moto``            the one place the evaluator and its callers reach into moto:
+                       its wildcard matcher and the IAM backend's policies, checked at import.
 
 Nothing here is used against a real account: there the real agent and AWS answer.
 """
