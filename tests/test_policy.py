@@ -411,3 +411,89 @@ def test_simulate_passrole_with_passed_to_service_cli(lab, passer, aws):
         assert result.stdout.strip() == expected, result.stderr
     missing = aws(*base[:-4], "--query", "EvaluationResults[0].MissingContextValues", "--output", "text", check=True)
     assert missing.stdout.strip() == "iam:PassedToService"
+
+
+def test_simulate_custom_policy_judges_a_draft_passrole_policy_boto3(lab):
+    iam = lab.client("iam")
+    role_arn = ROLE_ARN.replace(ACCOUNT, lab.account_id)
+    draft = json.dumps(PASSROLE_POLICY)
+
+    def decision(service: str | None) -> str:
+        extra = {"ContextEntries": passed_to(service)} if service else {}
+        return iam.simulate_custom_policy(
+            PolicyInputList=[draft], ActionNames=["iam:PassRole"], ResourceArns=[role_arn], **extra
+        )["EvaluationResults"][0]["EvalDecision"]
+
+    assert [decision("ec2.amazonaws.com"), decision("lambda.amazonaws.com"), decision(None)] == [
+        "allowed", "implicitDeny", "implicitDeny",
+    ]
+    denied = json.dumps(doc(PASSROLE_EC2, deny("iam:PassRole", "*")))
+    result = iam.simulate_custom_policy(
+        PolicyInputList=[denied], ActionNames=["iam:PassRole"], ContextEntries=passed_to("ec2.amazonaws.com")
+    )["EvaluationResults"][0]
+    assert result["EvalDecision"] == "explicitDeny"
+    assert result["MatchedStatements"] == [{"SourcePolicyId": "PolicyInputList.1", "SourcePolicyType": "none"}]
+
+
+def test_simulate_custom_policy_cli(lab, aws, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # A list parameter: the CLI parses a value starting with "[" as JSON (a bare policy
+    # document from file:// would be iterated character by character by awscli v1).
+    (tmp_path / "passrole.json").write_text(json.dumps([json.dumps(PASSROLE_POLICY)]))
+    role_arn = ROLE_ARN.replace(ACCOUNT, lab.account_id)
+    result = aws(
+        "iam", "simulate-custom-policy", "--policy-input-list", "file://passrole.json",
+        "--action-names", "iam:PassRole", "--resource-arns", role_arn,
+        "--context-entries", "ContextKeyName=iam:PassedToService,ContextKeyValues=ec2.amazonaws.com,ContextKeyType=string",
+        "--query", "EvaluationResults[0].EvalDecision", "--output", "text", check=True,
+    )
+    assert result.stdout.strip() == "allowed"
+    keys = aws("iam", "get-context-keys-for-custom-policy", "--policy-input-list", "file://passrole.json",
+               "--output", "text", check=True)
+    assert keys.stdout.split() == ["CONTEXTKEYNAMES", "iam:PassedToService"]
+
+
+def test_get_context_keys_for_principal_policy_boto3(lab, passer):
+    iam = lab.client("iam")
+    names = iam.get_context_keys_for_principal_policy(PolicySourceArn=passer)["ContextKeyNames"]
+    assert names == ["iam:PassedToService"]
+    extra = json.dumps(doc(allow(Condition={"StringEquals": {"aws:SourceAccount": lab.account_id}})))
+    names = iam.get_context_keys_for_principal_policy(PolicySourceArn=passer, PolicyInputList=[extra])["ContextKeyNames"]
+    assert names == ["iam:PassedToService", "aws:SourceAccount"]
+
+
+def test_a_policy_input_that_is_not_json_is_invalid_input(lab):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as raised:
+        lab.client("iam").simulate_custom_policy(PolicyInputList=["{not json"], ActionNames=["iam:PassRole"])
+    assert raised.value.response["Error"]["Code"] == "InvalidInput"
+
+
+# ------------------------------------------------------------------ the moto boundary
+
+
+def test_the_start_up_check_names_the_moto_version_when_the_matcher_moved(monkeypatch):
+    from moto.iam.access_control import IAMPolicyStatement
+
+    from ssmlab.errors import LabError
+    from ssmlab.simulation import _moto
+
+    _moto.check()  # the installed moto passes
+    monkeypatch.setattr(IAMPolicyStatement, "_match", staticmethod(lambda pattern, string: None))
+    with pytest.raises(LabError) as raised:
+        _moto.check()
+    message = str(raised.value)
+    assert "ssmlab needs moto 5.2" in message and "IAMPolicyStatement._match" in message
+    assert message.count(".") >= 1 and "\n" not in message
+
+
+def test_glob_match_is_iams_wildcard_match():
+    from ssmlab.simulation._moto import glob_match
+
+    assert glob_match("arn:aws:s3:::my.bucket/*", "arn:aws:s3:::my.bucket/a/b")
+    assert not glob_match("arn:aws:s3:::my.bucket", "arn:aws:s3:::myxbucket")
+    assert glob_match("a?c", "abc") and not glob_match("a?c", "ac")
+    assert not glob_match("role+name", "rolename") and glob_match("role+name", "role+name")
+    assert glob_match("SSM:Get*", "ssm:getparameter", ignore_case=True)
+    assert not glob_match("SSM:Get*", "ssm:getparameter")

@@ -1,4 +1,6 @@
-"""IAM ``SimulatePrincipalPolicy``, which moto 5.2.5 lacks (AWS-FACTS.md §7).
+"""IAM's policy simulator, which moto 5.2.5 lacks (AWS-FACTS.md §7): ``SimulatePrincipalPolicy``,
+``SimulateCustomPolicy``, ``GetContextKeysForPrincipalPolicy`` and
+``GetContextKeysForCustomPolicy``.
 
 ``ssmlab doctor --aws`` asks IAM's policy simulator whether the caller may make each call
 the lessons make; offline (and in the tests that stand in for a real account) this
@@ -24,8 +26,13 @@ permissions to pass a role to an AWS service"). Each result lists its ``MatchedS
 supply (``MissingContextValues``) and, when a boundary applies,
 ``PermissionsBoundaryDecisionDetail``.
 
-Not modelled: SCPs, ``ResourcePolicy``, ``CallerArn``, ``PolicyExclusionList`` and the
-statements' line and column positions.
+``SimulateCustomPolicy`` runs the same evaluation over ``PolicyInputList`` alone (a lesson
+can check a learner's draft, e.g. an ``iam:PassRole`` policy, before attaching it); the
+``GetContextKeysFor...`` calls list the condition keys the policies read
+(:func:`ssmlab.simulation.policy.context_keys`).
+
+Not modelled: SCPs, ``ResourcePolicy``, ``CallerArn``, ``PolicyExclusionList``,
+``OrderedOrganizationPolicyInputList`` and the statements' line and column positions.
 """
 
 from __future__ import annotations
@@ -72,18 +79,7 @@ def _matched(evaluation: policy.Evaluation) -> list[dict]:
     return [{"SourcePolicyId": m.policy_id, "SourcePolicyType": m.policy_type} for m in evaluation.matched]
 
 
-def simulate_principal_policy(self):
-    from moto.core.responses import ActionResult
-    from moto.iam.exceptions import InvalidInput
-
-    source = self._get_param("PolicySourceArn") or ""
-    match = _ARN.fullmatch(source)
-    if match is None:
-        raise InvalidInput(f"Invalid ARN: {source} is not the ARN of a user, group or role.")
-    held = _moto.principal_policies(self.backend, match["kind"], match["name"])  # NoSuchEntity if absent
-    identity = [*held.identity, *_input_documents(self, "PolicyInputList")]
-    boundaries = _input_documents(self, "PermissionsBoundaryPolicyInputList")
-    boundary = boundaries[0] if boundaries else held.boundary
+def _results(self, identity: list, boundary) -> list[dict]:
     context = context_from_entries(self._get_param("ContextEntries"))
     actions = self._get_param("ActionNames") or []
     resources = self._get_param("ResourceArns") or ["*"]
@@ -103,7 +99,55 @@ def simulate_principal_policy(self):
                     "AllowedByPermissionsBoundary": evaluation.allowed_by_boundary
                 }
             results.append(result)
+    return results
+
+
+def _principal(self):
+    from moto.iam.exceptions import InvalidInput
+
+    source = self._get_param("PolicySourceArn") or ""
+    match = _ARN.fullmatch(source)
+    if match is None:
+        raise InvalidInput(f"Invalid ARN: {source} is not the ARN of a user, group or role.")
+    return _moto.principal_policies(self.backend, match["kind"], match["name"])  # NoSuchEntity if absent
+
+
+def simulate_principal_policy(self):
+    from moto.core.responses import ActionResult
+
+    held = _principal(self)
+    identity = [*held.identity, *_input_documents(self, "PolicyInputList")]
+    boundaries = _input_documents(self, "PermissionsBoundaryPolicyInputList")
+    results = _results(self, identity, boundaries[0] if boundaries else held.boundary)
     return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
+def simulate_custom_policy(self):
+    """IAM API reference, SimulateCustomPolicy: the same evaluation over the policies given
+    in PolicyInputList (and a boundary in PermissionsBoundaryPolicyInputList) alone."""
+    from moto.core.responses import ActionResult
+
+    boundaries = _input_documents(self, "PermissionsBoundaryPolicyInputList")
+    results = _results(self, _input_documents(self, "PolicyInputList"), boundaries[0] if boundaries else None)
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
+def get_context_keys_for_custom_policy(self):
+    """IAM API reference, GetContextKeysForCustomPolicy: the condition keys the policies read."""
+    from moto.core.responses import ActionResult
+
+    documents = [p.document for p in _input_documents(self, "PolicyInputList")]
+    return ActionResult({"ContextKeyNames": policy.context_keys(documents)})
+
+
+def get_context_keys_for_principal_policy(self):
+    """IAM API reference, GetContextKeysForPrincipalPolicy: the same for a principal's
+    policies (a user's include its groups'), plus PolicyInputList."""
+    from moto.core.responses import ActionResult
+
+    held = _principal(self)
+    documents = [p.document for p in held.identity] + [p.document for p in _input_documents(self, "PolicyInputList")]
+    return ActionResult({"ContextKeyNames": policy.context_keys(documents)})
 
 
 def install() -> None:
@@ -112,4 +156,7 @@ def install() -> None:
     from moto.iam.responses import IamResponse
 
     IamResponse.simulate_principal_policy = simulate_principal_policy
+    IamResponse.simulate_custom_policy = simulate_custom_policy
+    IamResponse.get_context_keys_for_custom_policy = get_context_keys_for_custom_policy
+    IamResponse.get_context_keys_for_principal_policy = get_context_keys_for_principal_policy
     _installed = True
