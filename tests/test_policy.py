@@ -111,6 +111,8 @@ TABLE = [
     ([allow(Condition={"ArnLike": {"aws:SourceArn": "arn:aws:ec2:*:instance/*"}})],
      "ssm:UpdateInstanceInformation", INSTANCE, {"aws:SourceArn": INSTANCE}, IMPLICIT_DENY,
      "ArnLike matches each of the six parts"),
+    ([allow(Condition={"ArnLike": {"aws:SourceArn": "*"}})],
+     "ssm:UpdateInstanceInformation", INSTANCE, {"aws:SourceArn": INSTANCE}, ALLOWED, "ArnLike * matches any ARN"),
     ([allow(Condition={"ArnNotLike": {"aws:SourceArn": "arn:aws:ec2:*:*:instance/*"}})],
      "ssm:UpdateInstanceInformation", INSTANCE, {"aws:SourceArn": INSTANCE}, IMPLICIT_DENY, "ArnNotLike"),
     ([allow(Condition={"Bool": {"aws:SecureTransport": "true"}})],

@@ -33,7 +33,7 @@ from typing import Any
 
 from moto.iam.exceptions import MalformedPolicyDocument
 
-from . import policy
+from . import _moto, policy
 from ._moto import PermissionResult
 
 __all__ = [
@@ -170,10 +170,8 @@ def _principal_exists(kind: str, value: Any) -> bool:
         return True  # any account: the lab cannot know which accounts exist
     if arn["service"] == "sts":
         return resource.startswith(("assumed-role/", "federated-user/"))
-    from moto.iam.models import iam_backends
-
     try:
-        backend = iam_backends[arn["account"]][arn["partition"]]
+        backend = _moto.iam_backend(arn["account"], arn["partition"])
     except KeyError:  # not a partition moto knows
         return False
     if resource.startswith("user/"):
@@ -258,13 +256,12 @@ def _assume_role(original):
 
 def _find_role(role_arn: str):
     from moto.iam.exceptions import NotFoundException
-    from moto.iam.models import iam_backends
 
     arn = _IAM_ARN.fullmatch(role_arn)
     if arn is None or arn["service"] != "iam" or not arn["resource"].startswith("role/"):
         return None
     try:
-        return iam_backends[arn["account"]][arn["partition"]].get_role_by_arn(role_arn)
+        return _moto.iam_backend(arn["account"], arn["partition"]).get_role_by_arn(role_arn)
     except (KeyError, NotFoundException):
         return None
 

@@ -209,6 +209,8 @@ def _arn_like(pattern: str, value: str) -> bool:
     # Condition operators, ARN: each of the six colon-separated parts is matched on its own,
     # case-sensitively, with * and ? wildcards; ArnEquals and ArnLike behave the same.
     want, got = pattern.split(":", 5), value.split(":", 5)
+    if len(want) == 1:
+        return _glob(pattern, value)  # "*": a pattern without colons is matched whole
     if len(want) != 6 or len(got) != 6:
         return False
     return all(_glob(w, g) for w, g in zip(want, got))
