@@ -39,6 +39,9 @@ def decide(statements, action="ssm:UpdateInstanceInformation", resource=INSTANCE
 
 
 # ----------------------------------------------------------------- evaluation logic table
+# Each row names the rule it checks; the rules and their IAM User Guide pages are listed in
+# docs/aws-facts.md#policy-evaluation (evaluation logic, Action/Resource elements,
+# condition operators, single- and multivalued keys, Principal and NotPrincipal).
 
 PASSROLE_EC2 = allow(
     "iam:PassRole", ROLE_ARN, Condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
