@@ -502,3 +502,67 @@ def test_glob_match_is_iams_wildcard_match():
     assert not glob_match("role+name", "rolename") and glob_match("role+name", "role+name")
     assert glob_match("SSM:Get*", "ssm:getparameter", ignore_case=True)
     assert not glob_match("SSM:Get*", "ssm:getparameter")
+
+
+# ------------------------------------- the simulated agent judges through the evaluator
+
+
+def _registration_role(lab, statements: list[dict], boundary: dict | None = None) -> str:
+    from test_agent import launch, make_profile
+
+    make_profile(lab, policies=())
+    iam = lab.client("iam")
+    iam.put_role_policy(RoleName="role-for-ec2", PolicyName="registration", PolicyDocument=json.dumps(doc(*statements)))
+    if boundary is not None:
+        arn = iam.create_policy(PolicyName="boundary", PolicyDocument=json.dumps(boundary))["Policy"]["Arn"]
+        iam.put_role_permissions_boundary(RoleName="role-for-ec2", PermissionsBoundary=arn)
+    return launch(lab)
+
+
+def _managed(lab, instance_id: str) -> bool:
+    listing = lab.client("ssm").describe_instance_information()["InstanceInformationList"]
+    return instance_id in [item["InstanceId"] for item in listing]
+
+
+def test_the_agent_honours_a_condition_on_aws_source_account(lab):
+    ours = allow(Condition={"StringEquals": {"aws:SourceAccount": lab.account_id}})
+    assert _managed(lab, _registration_role(lab, [ours]))
+
+
+def test_the_agent_is_refused_when_the_condition_names_another_account(lab):
+    from ssmlab.simulation import agent
+
+    theirs = allow(Condition={"StringEquals": {"aws:SourceAccount": "111111111111"}})
+    instance_id = _registration_role(lab, [theirs])
+    assert not _managed(lab, instance_id)
+    state = agent.observe(lab.account_id, lab.region, instance_id)
+    assert "because no identity-based policy allows the ssm:UpdateInstanceInformation action" in state.check(
+        agent.CHECK_REGISTRATION
+    ).detail
+
+
+def test_the_agent_honours_arn_like_on_the_instance_and_not_resource_deny(lab):
+    from ssmlab.simulation import agent
+
+    statements = [
+        allow(resource="*", Condition={"ArnLike": {"ec2:SourceInstanceARN": "arn:aws:ec2:*:*:instance/*"}}),
+        {"Effect": "Deny", "Action": "ssm:*", "NotResource": "arn:aws:ec2:*:*:instance/*"},
+    ]
+    instance_id = _registration_role(lab, statements)
+    assert _managed(lab, instance_id)
+    statements.append(deny(resource=f"arn:aws:ec2:{lab.region}:{lab.account_id}:instance/{instance_id}"))
+    lab.client("iam").put_role_policy(
+        RoleName="role-for-ec2", PolicyName="registration", PolicyDocument=json.dumps(doc(*statements))
+    )
+    assert not _managed(lab, instance_id)
+    detail = agent.observe(lab.account_id, lab.region, instance_id).check(agent.CHECK_REGISTRATION).detail
+    assert "with an explicit deny in an identity-based policy" in detail
+
+
+def test_the_agent_is_capped_by_the_permissions_boundary(lab):
+    from ssmlab.simulation import agent
+
+    instance_id = _registration_role(lab, [allow("ssm:*")], boundary=doc(allow("ec2:*")))
+    assert not _managed(lab, instance_id)
+    detail = agent.observe(lab.account_id, lab.region, instance_id).check(agent.CHECK_REGISTRATION).detail
+    assert "because no permissions boundary allows the ssm:UpdateInstanceInformation action" in detail

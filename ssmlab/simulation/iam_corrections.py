@@ -21,8 +21,9 @@ names the AWS behaviour it reproduces and where AWS documents it:
 Every patch is applied by :func:`install` (idempotent). Validation and trust checks sit in
 moto's request handlers, so CloudFormation and moto's internals are unaffected; on the IAM
 backend, RemoveRoleFromInstanceProfile is replaced and the role and profile lookups only
-reworded. :func:`evaluate_trust_policy`
-is public for the simulated agent (may ec2.amazonaws.com assume this role?).
+reworded. Trust policies are judged by the lab's one trust evaluator,
+:func:`ssmlab.simulation.policy.evaluate_trust`; :func:`evaluate_trust_policy` is its
+answer in moto's ``PermissionResult``.
 """
 
 from __future__ import annotations
