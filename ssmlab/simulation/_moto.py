@@ -19,10 +19,8 @@ Python in :mod:`ssmlab.simulation.policy`, which imports this module lazily.
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 import moto
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
@@ -91,7 +89,7 @@ def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
 class SourcePolicy:
     """A policy document with where it came from, in SimulatePrincipalPolicy's words."""
 
-    document: dict
+    document: dict | str  # as moto stores it; ``policy.parse_document`` reads either
     id: str  # SourcePolicyId: the policy's name
     type: str  # SourcePolicyType: user, group, role, aws-managed, user-managed, none
 
@@ -104,18 +102,9 @@ class PrincipalPolicies:
     boundary: SourcePolicy | None = None
 
 
-def _parse(document) -> dict:
-    if isinstance(document, dict):
-        return document
-    text = str(document)
-    if text.lstrip().startswith("%"):
-        text = unquote(text)
-    return json.loads(text)
-
-
-def _default_version(policy) -> dict | None:
+def _default_version(policy):
     version = next((v for v in policy.versions if v.is_default), None)
-    return _parse(version.document) if version is not None else None
+    return version.document if version is not None else None
 
 
 def _managed(policy) -> SourcePolicy | None:
@@ -132,7 +121,7 @@ def iam_backend(account_id: str, partition: str = "aws") -> IAMBackend:
 
 
 def _holder_policies(holder, kind: str) -> list[SourcePolicy]:
-    found = [SourcePolicy(_parse(doc), name, kind) for name, doc in holder.policies.items()]
+    found = [SourcePolicy(doc, name, kind) for name, doc in holder.policies.items()]
     for policy in holder.managed_policies.values():
         source = _managed(policy)
         if source is not None:
