@@ -467,8 +467,8 @@ def principal_matches(element: Any, principal: str) -> bool:
 
     ``principal`` is the caller's ARN (an IAM user, a role, an assumed-role session), an
     account id, or a service principal such as ``ec2.amazonaws.com``. ``"*"`` and
-    ``{"AWS": "*"}`` name everyone; service principals compare exactly (IAM accepts them
-    only in their lowercase form; the lab's CreateRole refuses any other).
+    ``{"AWS": "*"}`` name everyone; service principals compare exactly (AWS writes them in
+    lowercase, and the lab's CreateRole accepts no other form; docs/aws-facts.md#trust-policies).
     """
     if element == "*":
         return True
