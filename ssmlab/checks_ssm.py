@@ -12,7 +12,6 @@ token in the X-aws-ec2-metadata-token header).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import shlex
@@ -214,18 +213,11 @@ def check_minimal_trust_policy(document: Any) -> Feedback:
 
 
 def _allows(statements: list[dict], action: str) -> str:
-    """'allow', 'deny' or 'neutral' for ``action`` (Resource not judged); AWS matches
-    actions case-insensitively, with * and ? wildcards."""
-    result = "neutral"
-    for statement in statements:
-        actions = [str(a).lower() for a in _as_list(statement.get("Action", []))]
-        if not any(fnmatch.fnmatchcase(action.lower(), pattern) for pattern in actions):
-            continue
-        if statement.get("Effect") == "Deny":
-            return "deny"
-        if statement.get("Effect") == "Allow":
-            result = "allow"
-    return result
+    """'allow', 'deny' or 'neutral' for ``action`` (Resource not judged), by the lab's one
+    policy evaluator (docs/aws-facts.md#policy-evaluation)."""
+    from .simulation import policy
+
+    return policy.evaluate([{"Statement": statements}], action, None).verdict
 
 
 def check_registration_policy(document: Any, *, run_command: bool = True) -> Feedback:

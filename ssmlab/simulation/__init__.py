@@ -13,19 +13,32 @@ or an AWS documentation page):
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
 - ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
-- ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it),
-                       judged by moto's own policy evaluator.
+- ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it).
+- ``policy``           the one policy and trust evaluator, pure functions over policy
+                       documents (the agent, IAM corrections, simulator, widgets and
+                       checkers use it; docs/aws-facts.md#policy-evaluation).
+- ``_moto``            the one place the evaluator and its callers reach into moto:
+                       its wildcard matcher and the IAM backend's policies, checked at import.
 
-Nothing here is used against a real account: there the real agent and AWS answer.
+Nothing here is used against a real account (there the real agent and AWS answer), except
+``policy``, which judges documents alone (the lab map and the checkers use it there too).
 """
 
 from __future__ import annotations
 
-from . import ec2_corrections, iam_corrections, iam_simulator, ssm_api
+import sys
 
 # Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api)
+# Imported by install(), not here, so that ``simulation.policy`` (pure, used by the
+# checkers) can be imported without loading moto.
+_PATCH_MODULES = ("ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api")
 _installed = False
+
+
+def _patch_modules():
+    from . import ec2_corrections, iam_corrections, iam_simulator, ssm_api
+
+    return (ec2_corrections, iam_corrections, iam_simulator, ssm_api)
 
 
 def install() -> None:
@@ -33,14 +46,15 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    for module in _PATCH_MODULES:
+    for module in _patch_modules():
         module.install()
     _installed = True
 
 
 def reset() -> None:
     """Forget the simulation's own state (agent logs, commands) for a fresh lab."""
-    for module in _PATCH_MODULES:
+    for name in _PATCH_MODULES:  # only those already imported can hold state
+        module = sys.modules.get(f"{__name__}.{name}")
         reset_module = getattr(module, "reset", None)
         if reset_module is not None:
             reset_module()

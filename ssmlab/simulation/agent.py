@@ -15,8 +15,8 @@ moment it is asked, what the real amazon-ssm-agent on that instance would manage
    names an existing role trusted by ``ssm.amazonaws.com`` and the instance requires IMDSv2
    (AWS-FACTS §2, §3);
 5. that role may call ``ssm:UpdateInstanceInformation`` on the instance (inline and managed
-   policies and the permissions boundary, explicit Deny wins), judged by moto's own policy
-   evaluator ``moto.iam.access_control.IAMPolicy`` (AWS-FACTS §4, §7);
+   policies and the permissions boundary, explicit Deny wins), judged by the lab's one
+   policy evaluator ``simulation.policy`` (AWS-FACTS §4, §7);
 6. a network path to ``ssm.REGION.amazonaws.com``: the subnet's route table (its explicit
    association or the VPC's main table) sends 0.0.0.0/0 to an attached internet gateway (and
    the instance has a public IP) or to a NAT gateway, or an interface VPC endpoint for the
@@ -29,12 +29,12 @@ It is never used against a real account: there the real agent answers.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote
+
+from . import _moto, policy
 
 # The version the simulated agent reports (a real amazon-ssm-agent release; ≥ 3.2.582.0 as
 # DHMC requires and ≥ 3.3.40.0, so Run Command arrives over ssmmessages; AWS-FACTS §3, §4).
@@ -213,84 +213,7 @@ def platform_of(image_name: str | None) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# Policies, judged by moto's own evaluator
-
-
-def _document(doc: Any) -> dict[str, Any]:
-    if isinstance(doc, dict):
-        return doc
-    text = str(doc)
-    if text.lstrip().startswith("%7B"):
-        text = unquote(text)
-    return json.loads(text)
-
-
-def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    statements = doc.get("Statement", [])
-    return statements if isinstance(statements, list) else [statements]
-
-
-def _lower_actions(statement: dict[str, Any]) -> dict[str, Any]:
-    """Copy of a statement with Action/NotAction lower-cased.
-
-    AWS matches action names case-insensitively (IAM JSON policy elements: Action); moto's
-    matcher is case-sensitive (AWS-FACTS §7), so both sides are normalised before asking it.
-    """
-    result = dict(statement)
-    for key in ("Action", "NotAction"):
-        if key in result:
-            value = result[key]
-            result[key] = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
-    return result
-
-
-def _evaluate(statements: list[dict[str, Any]], action: str, resource: str, context: dict[str, str]) -> str:
-    """'allow', 'deny' or 'neutral' for ``action`` on ``resource`` under these statements.
-
-    Each statement is handed to moto's ``IAMPolicy(...).is_action_permitted``; explicit Deny
-    wins over Allow (IAM policy evaluation logic). moto returns DENIED for any statement
-    whose Condition it finds unmet, so conditions are checked first with moto's own
-    condition code and an unmet condition counts as "does not apply".
-    """
-    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
-
-    allowed = False
-    for raw in statements:
-        statement = _lower_actions(raw)
-        statement.pop("Principal", None)
-        statement.pop("NotPrincipal", None)
-        if "Condition" in statement:
-            try:
-                applies = IAMPolicyStatement(statement)._check_conditions(context)
-            except Exception:  # a condition operator moto does not model: does not apply
-                applies = False
-            if not applies:
-                continue
-            statement.pop("Condition")
-        if "Resource" not in statement and "NotResource" not in statement:
-            statement["Resource"] = "*"  # trust policies name no resource
-        if "NotResource" in statement:
-            continue  # moto's evaluator does not read NotResource; not used in the lessons
-        doc = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-        result = IAMPolicy(doc).is_action_permitted(action.lower(), resource)
-        if result == PermissionResult.DENIED:
-            return "deny"
-        if result == PermissionResult.PERMITTED:
-            allowed = True
-    return "allow" if allowed else "neutral"
-
-
-def _principal_includes_service(principal: Any, service: str) -> bool:
-    """Whether a trust-policy statement's Principal names the AWS service (or anyone)."""
-    if principal == "*":
-        return True
-    if not isinstance(principal, dict):
-        return False
-    services = principal.get("Service", [])
-    services = services if isinstance(services, list) else [services]
-    aws = principal.get("AWS", [])
-    aws = aws if isinstance(aws, list) else [aws]
-    return service in services or "*" in aws
+# Policies, judged by the one evaluator (policy.py; docs/aws-facts.md#policy-evaluation)
 
 
 def trusts_service(role, service: str, account_id: str) -> tuple[bool, str]:
@@ -298,18 +221,15 @@ def trusts_service(role, service: str, account_id: str) -> tuple[bool, str]:
 
     IAM doc "Creating a role for an AWS service" and AWS-FACTS §2: the instance profile's
     role is assumed by EC2, so its trust policy must allow Principal Service
-    ec2.amazonaws.com the action sts:AssumeRole. The principal match is done here (moto's
-    evaluator only understands AWS principals); the action/effect/conditions by moto.
+    ec2.amazonaws.com the action sts:AssumeRole.
     """
     try:
-        doc = _document(role.assume_role_policy_document)
+        document = policy.parse_document(role.assume_role_policy_document)
     except (TypeError, ValueError):
         return False, "the trust policy is not valid JSON"
-    matching = [s for s in _statements(doc) if _principal_includes_service(s.get("Principal"), service)]
-    if not matching:
+    if not any(policy.principal_matches(s.get("Principal"), service) for s in policy.statements(document)):
         return False, f"the trust policy names no Principal {{\"Service\": \"{service}\"}}"
-    context = {"aws:SourceAccount": account_id}
-    verdict = _evaluate(matching, "sts:AssumeRole", "*", context)
+    verdict = policy.evaluate_trust(document, service, "sts:AssumeRole", {"aws:SourceAccount": account_id}).verdict
     if verdict == "allow":
         return True, f"the trust policy allows {service} to call sts:AssumeRole"
     if verdict == "deny":
@@ -317,32 +237,15 @@ def trusts_service(role, service: str, account_id: str) -> tuple[bool, str]:
     return False, f"the trust policy does not allow {service} to call sts:AssumeRole"
 
 
-def _managed_policy_document(policy) -> dict[str, Any] | None:
-    for version in getattr(policy, "versions", []):
-        if version.is_default:
-            return _document(version.document)
-    return None
-
-
 def role_permission(iam, role, action: str, resource: str, context: dict[str, str]) -> tuple[str, str]:
-    """('allow'|'deny'|'neutral'|'boundary', reason) for the role calling ``action``."""
-    statements: list[dict[str, Any]] = []
-    for doc in role.policies.values():  # inline policies
-        statements += _statements(_document(doc))
-    for policy in role.managed_policies.values():  # attached managed policies
-        doc = _managed_policy_document(policy)
-        if doc:
-            statements += _statements(doc)
-    verdict = _evaluate(statements, action, resource, context)
-    if verdict != "allow":
-        return verdict, ""
-    boundary_arn = getattr(role, "permissions_boundary_arn", None)
-    if boundary_arn:
-        policy = iam.managed_policies.get(boundary_arn)
-        doc = _managed_policy_document(policy) if policy else None
-        if doc is None or _evaluate(_statements(doc), action, resource, context) != "allow":
-            return "boundary", boundary_arn
-    return "allow", ""
+    """('allow'|'deny'|'neutral'|'boundary', reason) for the role calling ``action``.
+
+    Inline and managed policies and the permissions boundary (intersection; explicit Deny
+    wins), read from moto by ``_moto.role_policies``; the reason is the boundary's ARN.
+    """
+    held = _moto.role_policies(iam, role)
+    verdict = policy.evaluate(held.identity, action, resource, context, boundary=held.boundary).verdict
+    return verdict, (getattr(role, "permissions_boundary_arn", None) or "") if verdict == "boundary" else ""
 
 
 def access_denied_message(assumed_arn: str, action: str, resource: str, verdict: str) -> str:

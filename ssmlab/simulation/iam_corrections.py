@@ -21,8 +21,9 @@ names the AWS behaviour it reproduces and where AWS documents it:
 Every patch is applied by :func:`install` (idempotent). Validation and trust checks sit in
 moto's request handlers, so CloudFormation and moto's internals are unaffected; on the IAM
 backend, RemoveRoleFromInstanceProfile is replaced and the role and profile lookups only
-reworded. :func:`evaluate_trust_policy`
-is public for the simulated agent (may ec2.amazonaws.com assume this role?).
+reworded. Trust policies are judged by the lab's one trust evaluator,
+:func:`ssmlab.simulation.policy.evaluate_trust`; :func:`evaluate_trust_policy` is its
+answer in moto's ``PermissionResult``.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ import json
 import re
 from typing import Any
 
-from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.exceptions import MalformedPolicyDocument
+
+from . import _moto, policy
+from ._moto import PermissionResult
 
 __all__ = [
+    "MalformedPolicyDocument",
     "install",
     "evaluate_trust_policy",
     "validate_role_name",
@@ -166,10 +171,8 @@ def _principal_exists(kind: str, value: Any) -> bool:
         return True  # any account: the lab cannot know which accounts exist
     if arn["service"] == "sts":
         return resource.startswith(("assumed-role/", "federated-user/"))
-    from moto.iam.models import iam_backends
-
     try:
-        backend = iam_backends[arn["account"]][arn["partition"]]
+        backend = _moto.iam_backend(arn["account"], arn["partition"])
     except KeyError:  # not a partition moto knows
         return False
     if resource.startswith("user/"):
@@ -194,109 +197,13 @@ def evaluate_trust_policy(
     ARN moto's ``get_caller_identity`` reports) or a service principal such as
     ``ec2.amazonaws.com``. Returns moto's ``PermissionResult``: ``DENIED`` when a Deny
     statement applies (explicit Deny wins), else ``PERMITTED`` when an Allow statement
-    applies, else ``NEUTRAL`` (not trusted).
-
-    Each statement's Action/NotAction and Condition are matched by moto's own
-    ``IAMPolicyStatement``; the principal is matched here, because moto's matcher
-    compares ARNs only (a Service principal makes it raise TypeError), refuses account
-    principals, and treats a Resource-less statement as Allow whatever its Effect.
-
-    Principal matching (IAM User Guide, "AWS JSON policy elements: Principal"):
-    ``"*"`` and ``{"AWS": "*"}`` match everyone; an account id or
-    ``arn:aws:iam::ACCOUNT:root`` matches any identity of that account; a user ARN matches
-    that user; a role ARN matches sessions of that role; a service name matches that
-    service. On AWS the account principal delegates the decision to the caller's own
-    identity policies; the lab enforces no identity policies on the learner, so it treats
-    the account principal as trusting every identity of that account.
+    applies, else ``NEUTRAL`` (not trusted). Judged by the lab's one trust evaluator,
+    :func:`ssmlab.simulation.policy.evaluate_trust` (docs/aws-facts.md#policy-evaluation).
     """
-    policy = json.loads(document) if isinstance(document, str) else document
-    statements = policy.get("Statement", [])
-    allowed = False
-    for statement in statements if isinstance(statements, list) else [statements]:
-        if not _statement_names(statement, principal):
-            continue
-        if not _statement_covers(statement, action, context or {}):
-            continue
-        if str(statement.get("Effect", "")).lower() == "deny":
-            return PermissionResult.DENIED
-        allowed = True
-    return PermissionResult.PERMITTED if allowed else PermissionResult.NEUTRAL
-
-
-def _statement_names(statement: dict, principal: str) -> bool:
-    if "NotPrincipal" in statement:
-        return not _principal_matches(statement["NotPrincipal"], principal)
-    return _principal_matches(statement.get("Principal"), principal)
-
-
-def _principal_matches(element: Any, principal: str) -> bool:
-    if element == "*":
-        return True
-    if not isinstance(element, dict):
-        return False
-    for kind, values in element.items():
-        for value in values if isinstance(values, list) else [values]:
-            if kind == "AWS" and _aws_principal_matches(value, principal):
-                return True
-            if kind == "Service" and isinstance(value, str) and value.lower() == principal.lower():
-                return True
-    return False
-
-
-def _aws_principal_matches(value: Any, principal: str) -> bool:
-    if value == "*":
-        return True
-    caller = _IAM_ARN.fullmatch(principal)
-    if caller is None or not isinstance(value, str):
-        return False  # a service is never named by an "AWS" principal
-    if value == caller["account"] or value == f"arn:{caller['partition']}:iam::{caller['account']}:root":
-        return True
-    if value == principal:
-        return True
-    trusted = _IAM_ARN.fullmatch(value)
-    session = caller["resource"].split("/")
-    return (
-        trusted is not None
-        and trusted["service"] == "iam"
-        and trusted["resource"].startswith("role/")
-        and trusted["account"] == caller["account"]
-        and caller["service"] == "sts"
-        and session[0] == "assumed-role"
-        and len(session) >= 2
-        and trusted["resource"].split("/")[-1] == session[1]
-    )
-
-
-def _statement_covers(statement: dict, action: str, context: dict[str, str]) -> bool:
-    """Action/NotAction and Condition of one statement, judged by moto's evaluator.
-
-    The copy is an Allow with a Resource so that moto honours the match instead of its
-    Resource-less shortcut; action names are compared case-insensitively as AWS does.
-    """
-    resource = "arn:aws:iam::000000000000:role/trust-evaluation"
-    probe: dict[str, Any] = {"Effect": "Allow", "Resource": resource}
-    for key in ("Action", "NotAction"):
-        if key in statement:
-            value = statement[key]
-            probe[key] = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
-    context = {key.lower(): value for key, value in context.items()}
-    conditions = statement.get("Condition") or {}
-    # IAM User Guide, "Condition operators": a condition on a key the request does not
-    # carry is false, unless the operator ends in IfExists (or is Null). moto's evaluator
-    # skips such keys, so they are judged here; the present ones are left to moto, which
-    # evaluates StringEquals and treats the operators it does not know as satisfied.
-    for operator, pairs in conditions.items():
-        if operator.endswith("IfExists") or operator == "Null":
-            continue
-        if any(key.lower() not in context for key in pairs):
-            return False
-    if conditions:
-        probe["Condition"] = {
-            operator: {key.lower(): value for key, value in pairs.items()}
-            for operator, pairs in conditions.items()
-        }
-    result = IAMPolicyStatement(probe).is_action_permitted(action.lower(), resource, None, context)
-    return result == PermissionResult.PERMITTED
+    decision = policy.evaluate_trust(document, principal, action, context).decision
+    if decision == policy.EXPLICIT_DENY:
+        return PermissionResult.DENIED
+    return PermissionResult.PERMITTED if decision == policy.ALLOWED else PermissionResult.NEUTRAL
 
 
 # ---------------------------------------------------------------------------- patches
@@ -350,13 +257,12 @@ def _assume_role(original):
 
 def _find_role(role_arn: str):
     from moto.iam.exceptions import NotFoundException
-    from moto.iam.models import iam_backends
 
     arn = _IAM_ARN.fullmatch(role_arn)
     if arn is None or arn["service"] != "iam" or not arn["resource"].startswith("role/"):
         return None
     try:
-        return iam_backends[arn["account"]][arn["partition"]].get_role_by_arn(role_arn)
+        return _moto.iam_backend(arn["account"], arn["partition"]).get_role_by_arn(role_arn)
     except (KeyError, NotFoundException):
         return None
 

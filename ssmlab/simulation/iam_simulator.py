@@ -1,9 +1,10 @@
-"""IAM ``SimulatePrincipalPolicy``, which moto 5.2.5 lacks (AWS-FACTS.md §7).
+"""IAM's policy simulator, which moto 5.2.5 lacks (AWS-FACTS.md §7): ``SimulatePrincipalPolicy``,
+``SimulateCustomPolicy``, ``GetContextKeysForPrincipalPolicy`` and
+``GetContextKeysForCustomPolicy``.
 
 ``ssmlab doctor --aws`` asks IAM's policy simulator whether the caller may make each call
 the lessons make; offline (and in the tests that stand in for a real account) this
-module answers from the principal's real policies in moto, judged by moto's own
-evaluator ``moto.iam.access_control.IAMPolicy``.
+module answers from the principal's real policies in moto.
 
 IAM API reference, SimulatePrincipalPolicy
 (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html):
@@ -12,88 +13,141 @@ for one that does not exist); a user's simulation includes the policies of its g
 each ``EvaluationResult`` has ``EvalActionName``, ``EvalResourceName`` (default ``*``)
 and ``EvalDecision``: ``allowed``, ``explicitDeny`` or ``implicitDeny``. An explicit
 Deny in any policy wins (IAM User Guide, policy evaluation logic). Action names match
-case-insensitively, as on AWS (moto's evaluator is case-sensitive, so both sides are
-lower-cased first).
+case-insensitively, as on AWS.
 
-Not modelled: permissions boundaries, SCPs, resource policies, context keys
-(``ContextEntries``) and ``PolicyInputList``.
+The principal's policies are read from moto by ``_moto.principal_policies`` and judged by
+the lab's one evaluator, :func:`ssmlab.simulation.policy.evaluate`
+(docs/aws-facts.md#policy-evaluation): explicit Deny wins, the principal's permissions
+boundary (or ``PermissionsBoundaryPolicyInputList``, which replaces it) caps what its
+policies allow, ``PolicyInputList`` adds policies, and ``ContextEntries`` supply condition
+keys, e.g. ``iam:PassedToService`` for ``iam:PassRole`` (IAM User Guide, "Grant a user
+permissions to pass a role to an AWS service"). Each result lists its ``MatchedStatements``
+(policy name and type), the condition keys the policies read that the request did not
+supply (``MissingContextValues``) and, when a boundary applies,
+``PermissionsBoundaryDecisionDetail``.
+
+``SimulateCustomPolicy`` runs the same evaluation over ``PolicyInputList`` alone (a lesson
+can check a learner's draft, e.g. an ``iam:PassRole`` policy, before attaching it); the
+``GetContextKeysFor...`` calls list the condition keys the policies read
+(:func:`ssmlab.simulation.policy.context_keys`).
+
+Not modelled: SCPs, ``ResourcePolicy``, ``CallerArn``, ``PolicyExclusionList``,
+``OrderedOrganizationPolicyInputList`` and the statements' line and column positions.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from urllib.parse import unquote
+
+from . import _moto, policy
 
 _installed = False
 _ARN = re.compile(r"arn:[\w-]+:iam::(?P<account>\d{12}):(?P<kind>user|group|role)/(?:.*/)?(?P<name>[^/]+)")
 
 
-def _lower_actions(document: str) -> str:
-    policy = json.loads(unquote(document) if document.lstrip().startswith("%") else document)
-    statements = policy.get("Statement", [])
-    for statement in statements if isinstance(statements, list) else [statements]:
-        for key in ("Action", "NotAction"):
-            if isinstance(statement.get(key), str):
-                statement[key] = statement[key].lower()
-            elif isinstance(statement.get(key), list):
-                statement[key] = [a.lower() for a in statement[key]]
-    return json.dumps(policy)
+def decide(documents: list, action: str, resource: str = "*", context: dict | None = None, boundary=None) -> str:
+    """``allowed``, ``explicitDeny`` or ``implicitDeny`` for ``action`` on ``resource``."""
+    return policy.evaluate(documents, action, resource, context, boundary=boundary).decision
 
 
-def _documents(backend, kind: str, name: str) -> list[str]:
-    """Every identity policy document of the principal (and, for a user, its groups)."""
-    if kind == "user":
-        holders = [backend.get_user(name), *backend.get_groups_for_user(name)]
-    elif kind == "group":
-        holders = [backend.get_group(name)]
-    else:
-        holders = [backend.get_role(name)]
+def context_from_entries(entries: list[dict] | None) -> dict:
+    """SimulatePrincipalPolicy's ContextEntries as a request context.
+
+    A ``...List`` type keeps its values as a list; any other type takes its one value.
+    """
+    context: dict = {}
+    for entry in entries or []:
+        values = [str(v) for v in entry.get("ContextKeyValues") or []]
+        kind = str(entry.get("ContextKeyType") or "string")
+        context[str(entry.get("ContextKeyName") or "")] = values if kind.endswith("List") or len(values) != 1 else values[0]
+    return context
+
+
+def _input_documents(self, name: str) -> list[dict]:
+    from moto.iam.exceptions import InvalidInput
+
     documents = []
-    for holder in holders:
-        documents.extend(holder.policies.values())
-        for policy in holder.managed_policies.values():
-            version = next(v for v in policy.versions if v.is_default)
-            documents.append(version.document)
+    for number, text in enumerate(self._get_param(name) or [], start=1):
+        try:
+            documents.append(policy.PolicyInput(policy.parse_document(text), f"{name}.{number}", "none"))
+        except ValueError:
+            raise InvalidInput(f"The policy document {name}.{number} is not valid JSON.") from None
     return documents
 
 
-def decide(documents: list[str], action: str, resource: str = "*") -> str:
-    """``allowed``, ``explicitDeny`` or ``implicitDeny`` for ``action`` on ``resource``."""
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
-    allowed = False
-    for document in documents:
-        result = IAMPolicy(_lower_actions(document)).is_action_permitted(action.lower(), resource)
-        if result == PermissionResult.DENIED:
-            return "explicitDeny"
-        allowed = allowed or result == PermissionResult.PERMITTED
-    return "allowed" if allowed else "implicitDeny"
+def _matched(evaluation: policy.Evaluation) -> list[dict]:
+    return [{"SourcePolicyId": m.policy_id, "SourcePolicyType": m.policy_type} for m in evaluation.matched]
 
 
-def simulate_principal_policy(self):
-    from moto.core.responses import ActionResult
+def _results(self, identity: list, boundary) -> list[dict]:
+    context = context_from_entries(self._get_param("ContextEntries"))
+    actions = self._get_param("ActionNames") or []
+    resources = self._get_param("ResourceArns") or ["*"]
+    results = []
+    for action in actions:
+        for resource in resources:
+            evaluation = policy.evaluate(identity, action, resource, context, boundary=boundary)
+            result = {
+                "EvalActionName": action,
+                "EvalResourceName": resource,
+                "EvalDecision": evaluation.decision,
+                "MatchedStatements": _matched(evaluation),
+                "MissingContextValues": list(evaluation.missing_context),
+            }
+            if evaluation.allowed_by_boundary is not None:
+                result["PermissionsBoundaryDecisionDetail"] = {
+                    "AllowedByPermissionsBoundary": evaluation.allowed_by_boundary
+                }
+            results.append(result)
+    return results
+
+
+def _principal(self):
     from moto.iam.exceptions import InvalidInput
 
     source = self._get_param("PolicySourceArn") or ""
     match = _ARN.fullmatch(source)
     if match is None:
         raise InvalidInput(f"Invalid ARN: {source} is not the ARN of a user, group or role.")
-    documents = _documents(self.backend, match["kind"], match["name"])  # NoSuchEntity if absent
-    actions = self._get_param("ActionNames") or []
-    resources = self._get_param("ResourceArns") or ["*"]
-    results = [
-        {
-            "EvalActionName": action,
-            "EvalResourceName": resource,
-            "EvalDecision": decide(documents, action, resource),
-            "MatchedStatements": [],
-            "MissingContextValues": [],
-        }
-        for action in actions
-        for resource in resources
-    ]
+    return _moto.principal_policies(self.backend, match["kind"], match["name"])  # NoSuchEntity if absent
+
+
+def simulate_principal_policy(self):
+    from moto.core.responses import ActionResult
+
+    held = _principal(self)
+    identity = [*held.identity, *_input_documents(self, "PolicyInputList")]
+    boundaries = _input_documents(self, "PermissionsBoundaryPolicyInputList")
+    results = _results(self, identity, boundaries[0] if boundaries else held.boundary)
     return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
+def simulate_custom_policy(self):
+    """IAM API reference, SimulateCustomPolicy: the same evaluation over the policies given
+    in PolicyInputList (and a boundary in PermissionsBoundaryPolicyInputList) alone."""
+    from moto.core.responses import ActionResult
+
+    boundaries = _input_documents(self, "PermissionsBoundaryPolicyInputList")
+    results = _results(self, _input_documents(self, "PolicyInputList"), boundaries[0] if boundaries else None)
+    return ActionResult({"EvaluationResults": results, "IsTruncated": False})
+
+
+def get_context_keys_for_custom_policy(self):
+    """IAM API reference, GetContextKeysForCustomPolicy: the condition keys the policies read."""
+    from moto.core.responses import ActionResult
+
+    documents = [p.document for p in _input_documents(self, "PolicyInputList")]
+    return ActionResult({"ContextKeyNames": policy.context_keys(documents)})
+
+
+def get_context_keys_for_principal_policy(self):
+    """IAM API reference, GetContextKeysForPrincipalPolicy: the same for a principal's
+    policies (a user's include its groups'), plus PolicyInputList."""
+    from moto.core.responses import ActionResult
+
+    held = _principal(self)
+    documents = [p.document for p in held.identity] + [p.document for p in _input_documents(self, "PolicyInputList")]
+    return ActionResult({"ContextKeyNames": policy.context_keys(documents)})
 
 
 def install() -> None:
@@ -102,4 +156,7 @@ def install() -> None:
     from moto.iam.responses import IamResponse
 
     IamResponse.simulate_principal_policy = simulate_principal_policy
+    IamResponse.simulate_custom_policy = simulate_custom_policy
+    IamResponse.get_context_keys_for_custom_policy = get_context_keys_for_custom_policy
+    IamResponse.get_context_keys_for_principal_policy = get_context_keys_for_principal_policy
     _installed = True

@@ -9,11 +9,12 @@ What exists is read the same way offline and on a real account, through the lab'
 ``get-instance-profile``, ``ec2 describe-iam-instance-profile-associations``). The verdicts
 come from different places:
 
-- offline, from the simulation: ``iam_corrections.evaluate_trust_policy`` for the trust
-  policy, the simulated agent's ``role_permission`` for the permissions, and
-  ``agent.observe`` (its ordered checks) for Systems Manager;
-- on a real account, from what AWS reports: the policy documents AWS returns, judged by
-  moto's policy evaluator, and ``ssm describe-instance-information``'s PingStatus.
+- both modes judge policies with the lab's one evaluator, ``simulation.policy``
+  (``evaluate_trust`` for the trust policy, ``evaluate`` for the permissions);
+- offline, the role's policies and boundary are read from the simulation
+  (``policy.evaluate_role``) and Systems Manager from ``agent.observe`` (its ordered checks);
+- on a real account, the policy documents AWS returns, and ``ssm describe-instance-information``'s
+  PingStatus.
 
 Plain Python (no ipywidgets): the view in ``views.py`` draws :attr:`LabMapModel.links`.
 """
@@ -125,13 +126,11 @@ def role_link(facts: Facts, role: str) -> Link:
 
 def trust_link(facts: Facts, role: str) -> Link:
     """May EC2 assume the role? Judged by the simulation's trust evaluation (both modes)."""
-    from moto.iam.access_control import PermissionResult
-
-    from ..simulation.iam_corrections import evaluate_trust_policy
+    from ..simulation import policy
 
     if facts.trust is None:
         return Link(TRUST, False, "no role, so no trust policy")
-    verdict = evaluate_trust_policy(facts.trust, EC2)
+    verdict = policy.evaluate_trust(facts.trust, EC2).decision
     services = sorted(
         {
             s
@@ -140,11 +139,11 @@ def trust_link(facts: Facts, role: str) -> Link:
             for s in _as_list(st["Principal"].get("Service", []))
         }
     )
-    if verdict == PermissionResult.PERMITTED:
+    if verdict == policy.ALLOWED:
         others = [s for s in services if s != EC2]
         extra = f" (also trusts {', '.join(others)}: not needed by an instance)" if others else ""
         return Link(TRUST, True, f"{EC2} may call sts:AssumeRole{extra}")
-    if verdict == PermissionResult.DENIED:
+    if verdict == policy.EXPLICIT_DENY:
         return Link(TRUST, False, f"explicitly denies {EC2}: EC2 cannot give the role to an instance")
     named = f"it trusts {', '.join(services)}" if services else "it names no service"
     return Link(TRUST, False, f"{EC2} may not assume {role} ({named}): EC2 cannot give it to an instance")
@@ -194,31 +193,11 @@ def instance_link(facts: Facts, profile: str) -> Link:
 
 
 def allows(documents: list[dict], action: str) -> str:
-    """'allow', 'deny' or 'neutral' for ``action`` on any resource, by moto's policy evaluator.
+    """'allow', 'deny' or 'neutral' for ``action`` on any resource, by the lab's one policy
+    evaluator (``simulation.policy``; docs/aws-facts.md#policy-evaluation)."""
+    from ..simulation import policy
 
-    AWS matches action names case-insensitively; moto does not (AWS-FACTS §7): both sides are
-    lower-cased. Conditions are not evaluated (the lessons' policies have none).
-    """
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
-    verdict = "neutral"
-    for document in documents:
-        statements = []
-        for statement in _as_list(document.get("Statement", [])):
-            statement = dict(statement)
-            statement.pop("Condition", None)
-            for key in ("Action", "NotAction"):
-                if key in statement:
-                    statement[key] = [str(a).lower() for a in _as_list(statement[key])]
-            statements.append(statement)
-        result = IAMPolicy(json.dumps({"Version": "2012-10-17", "Statement": statements})).is_action_permitted(
-            action.lower(), "*"
-        )
-        if result == PermissionResult.DENIED:
-            return "deny"
-        if result == PermissionResult.PERMITTED:
-            verdict = "allow"
-    return verdict
+    return policy.evaluate(documents, action, "*").verdict
 
 
 def _agent_reason(state) -> str:
@@ -275,17 +254,13 @@ class LabMapModel:
         return next(link for link in self.links if link.name == name)
 
     def _offline_links(self, facts: Facts) -> list[Link]:
-        from moto.iam.models import iam_backends
-
-        from ..simulation import agent
+        from ..simulation import agent, policy
 
         verdict = "neutral"
-        if facts.role is not None:
-            iam_backend = iam_backends[self.lab.account_id]["aws"]  # the lab's, in this process
-            role = iam_backend.get_role(self.role)
+        if facts.role is not None:  # the lab's role, read from moto in this process
             resource = f"arn:aws:ec2:{self.lab.region}:{self.lab.account_id}:instance/{facts.instance_id or '*'}"
             context = {"aws:SourceAccount": self.lab.account_id, "aws:RequestedRegion": self.lab.region}
-            verdict, _ = agent.role_permission(iam_backend, role, REGISTRATION, resource, context)
+            verdict = policy.evaluate_role(self.lab.account_id, self.role, REGISTRATION, resource, context).verdict
         links = self._structure(facts, verdict)
         if facts.instance_id is None:
             managed = Link(SYSTEMS_MANAGER, False, "no instance to manage")

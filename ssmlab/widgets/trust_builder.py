@@ -131,9 +131,7 @@ class TrustPolicyModel:
         for validation those ARNs stand in as the account's root (same grammar); AWS checks
         the identity itself when the policy is applied.
         """
-        from moto.iam.exceptions import MalformedPolicyDocument
-
-        from ..simulation.iam_corrections import validate_trust_policy
+        from ..simulation.iam_corrections import MalformedPolicyDocument, validate_trust_policy
 
         document = self.document()
         deferred = []

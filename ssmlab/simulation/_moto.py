@@ -1,0 +1,160 @@
+"""The one place the policy evaluator and its callers reach into moto.
+
+Two things are taken from moto, and :func:`check` (run when this module is imported)
+verifies both are what this code expects, so a moto upgrade that moves them fails at once
+with one sentence naming the moto version ssmlab needs:
+
+- moto's IAM pattern matcher, ``moto.iam.access_control.IAMPolicyStatement._match``: the
+  wildcard match moto's own evaluator uses for Action and Resource. :func:`glob_match`
+  hands it a pattern whose literal parts are escaped, so ``*`` and ``?`` are IAM's wildcards
+  and nothing else is special (docs/aws-facts.md#policy-wildcards).
+- moto's IAM backend (``moto.iam.models.iam_backends``) and its ``Role``/``User``/``Group``
+  objects: :func:`principal_policies` reads a principal's inline policies, attached managed
+  policies (their default version) and permissions boundary as plain documents.
+
+Everything else about policies (conditions, principals, Deny wins, boundaries) is plain
+Python in :mod:`ssmlab.simulation.policy`, which imports this module lazily.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+
+import moto
+from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+from moto.iam.models import IAMBackend, iam_backends
+
+from ..errors import LabError
+
+__all__ = [
+    "PermissionResult",
+    "PrincipalPolicies",
+    "SourcePolicy",
+    "check",
+    "glob_match",
+    "iam_backend",
+    "principal_policies",
+    "role_policies",
+]
+
+MOTO_NEEDED = "moto 5.2 (5.2.5 is the version tested)"
+
+
+def check() -> None:
+    """Raise LabError in one sentence if moto's matcher or IAM backend moved."""
+    problems = []
+    match = inspect.getattr_static(IAMPolicyStatement, "_match", None)
+    if not isinstance(match, staticmethod):
+        problems.append("IAMPolicyStatement._match is no longer a static method")
+    else:
+        probes = {("ssm:Get*", "ssm:GetParameter"): True, ("a.c", "abc"): True, ("ab", "abc"): False}
+        for (pattern, value), expected in probes.items():
+            if (IAMPolicyStatement._match(pattern, value) is not None) != expected:
+                problems.append(f"IAMPolicyStatement._match({pattern!r}, {value!r}) changed meaning")
+    if {m.name for m in PermissionResult} != {"PERMITTED", "DENIED", "NEUTRAL"}:
+        problems.append("PermissionResult's members changed")
+    for name in ("get_role", "get_user", "get_group", "get_groups_for_user", "get_role_by_arn"):
+        if not callable(getattr(IAMBackend, name, None)):
+            problems.append(f"IAMBackend.{name} is gone")
+    role_init = inspect.signature(__import__("moto.iam.models", fromlist=["Role"]).Role.__init__)
+    if "permissions_boundary" not in role_init.parameters:
+        problems.append("Role() no longer takes permissions_boundary")
+    if problems:
+        raise LabError(
+            f"ssmlab needs {MOTO_NEEDED}, but the installed moto {moto.__version__} differs "
+            f"({'; '.join(problems)}): reinstall with `make .venv/.installed-lab`."
+        )
+
+
+def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
+    """IAM's wildcard match (``*`` any run of characters, ``?`` one), by moto's matcher.
+
+    moto's ``_match`` turns ``*`` into ``.*`` and reads the rest as a regular expression;
+    the literal pieces are escaped here and ``?`` becomes ``.``, so a dot or a plus in an
+    ARN is only itself.
+    """
+    if ignore_case:
+        pattern, value = pattern.lower(), value.lower()
+    regex = "*".join(".".join(re.escape(piece) for piece in part.split("?")) for part in pattern.split("*"))
+    matched = IAMPolicyStatement._match(regex, value)
+    return matched is not None and matched.end() == len(value)
+
+
+# ------------------------------------------------------------------- IAM backend reading
+
+
+@dataclass(frozen=True)
+class SourcePolicy:
+    """A policy document with where it came from, in SimulatePrincipalPolicy's words."""
+
+    document: dict | str  # as moto stores it; ``policy.parse_document`` reads either
+    id: str  # SourcePolicyId: the policy's name
+    type: str  # SourcePolicyType: user, group, role, aws-managed, user-managed, none
+
+
+@dataclass(frozen=True)
+class PrincipalPolicies:
+    """A principal's identity-based policies and its permissions boundary, as plain data."""
+
+    identity: tuple[SourcePolicy, ...]
+    boundary: SourcePolicy | None = None
+
+
+def _default_version(policy):
+    version = next((v for v in policy.versions if v.is_default), None)
+    return version.document if version is not None else None
+
+
+def _managed(policy) -> SourcePolicy | None:
+    document = _default_version(policy)
+    if document is None:
+        return None
+    kind = "aws-managed" if policy.arn.startswith("arn:aws:iam::aws:policy/") else "user-managed"
+    return SourcePolicy(document, policy.name, kind)
+
+
+def iam_backend(account_id: str, partition: str = "aws") -> IAMBackend:
+    """moto's IAM backend of the account (IAM is global: one per partition)."""
+    return iam_backends[account_id][partition]
+
+
+def _holder_policies(holder, kind: str) -> list[SourcePolicy]:
+    found = [SourcePolicy(doc, name, kind) for name, doc in holder.policies.items()]
+    for policy in holder.managed_policies.values():
+        source = _managed(policy)
+        if source is not None:
+            found.append(source)
+    return found
+
+
+def _boundary(backend: IAMBackend, holder) -> SourcePolicy | None:
+    arn = getattr(holder, "permissions_boundary_arn", None)
+    if not arn:
+        return None
+    policy = backend.managed_policies.get(arn)
+    if policy is None:  # a boundary that no longer exists allows nothing
+        return SourcePolicy({"Version": "2012-10-17", "Statement": []}, arn.rsplit("/", 1)[-1], "none")
+    return _managed(policy)
+
+
+def role_policies(backend: IAMBackend, role) -> PrincipalPolicies:
+    """A moto ``Role``'s inline and attached managed policies and its boundary."""
+    return PrincipalPolicies(tuple(_holder_policies(role, "role")), _boundary(backend, role))
+
+
+def principal_policies(backend: IAMBackend, kind: str, name: str) -> PrincipalPolicies:
+    """Policies of the user (with its groups'), group or role ``name``; NoSuchEntity if absent."""
+    if kind == "role":
+        return role_policies(backend, backend.get_role(name))
+    if kind == "group":
+        return PrincipalPolicies(tuple(_holder_policies(backend.get_group(name), "group")))
+    user = backend.get_user(name)
+    found = _holder_policies(user, "user")
+    for group in backend.get_groups_for_user(name):
+        found += _holder_policies(group, "group")
+    return PrincipalPolicies(tuple(found), _boundary(backend, user))
+
+
+check()
