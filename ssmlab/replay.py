@@ -25,6 +25,11 @@ lesson  leaves behind                                                       name
 Every step is idempotent: what exists already is kept. Before building, what lessons N
 and later create is removed if present, so lesson N's cells can run again on an account
 that has been through it (offline, ``start()`` gives a fresh lab with nothing to remove).
+
+On a real account every step asks ``ssmlab/ownership.py`` first: what it keeps, changes or
+deletes must carry the lab's prefix and ``ssmlab:lab`` tag. ``start()`` has already refused
+a lesson name taken by anything else (:func:`lookalike_names`), so a step meeting one
+raises the same ``LabError`` rather than adopt, change or delete it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from . import templates, waiting
+from . import ownership, templates, waiting
 from .errors import LabError
 
 #: The lessons there are; ``start(lesson=N)`` accepts these numbers.
@@ -57,17 +62,28 @@ def trust_policy(*services: str) -> str:
     )
 
 
+#: The names the lessons use (STYLE.md): label -> (what it names, the blog's base name).
+BASES: dict[str, tuple[str, str]] = {
+    "ROLE": ("role", "role-for-ec2"),
+    "PROFILE": ("instance profile", "for-ec2"),
+    "STACK": ("stack", "stack-for-ec2"),
+    "MY_ROLE": ("role", "role-for-me"),
+    "DEMO_EC2_ROLE": ("role", "demo-role-for-ec2"),
+    "SECOND_ROLE": ("role", "role-for-ssm"),
+    "SECOND_PROFILE": ("instance profile", "for-ssm"),
+}
+#: The longest base name: it bounds the prefix (ownership.check_prefix).
+LONGEST_BASE = max((base for _, base in BASES.values()), key=len)
+
+
 def names(lab) -> dict[str, str]:
     """The names the lessons use, as STYLE.md fixes them."""
-    return {
-        "ROLE": lab.name("role-for-ec2"),
-        "PROFILE": lab.name("for-ec2"),
-        "STACK": lab.name("stack-for-ec2"),
-        "MY_ROLE": lab.name("role-for-me"),
-        "DEMO_EC2_ROLE": lab.name("demo-role-for-ec2"),
-        "SECOND_ROLE": lab.name("role-for-ssm"),
-        "SECOND_PROFILE": lab.name("for-ssm"),
-    }
+    return {label: lab.name(base) for label, (_, base) in BASES.items()}
+
+
+def lookalike_names(lab) -> dict[str, tuple[str, str]]:
+    """label -> (kind, name) of every name the lessons use, for ownership.refuse_lookalikes."""
+    return {label: (kind, lab.name(base)) for label, (kind, base) in BASES.items()}
 
 
 def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
@@ -102,13 +118,19 @@ def _ignore(codes: tuple[str, ...], call, **kwargs):
         return None
 
 
-def _role_exists(iam, role: str) -> bool:
-    return _ignore(("NoSuchEntity",), iam.get_role, RoleName=role) is not None
+def _role_exists(lab, role: str) -> bool:
+    """Whether the lab's ``role`` exists; LabError for a role of that name not the lab's."""
+    return ownership.require(lab, "role", role)
 
 
-def _delete_role(iam, role: str) -> None:
-    """Delete ``role`` and what blocks its deletion (profiles, policies), if it exists."""
-    if not _role_exists(iam, role):
+def _profile_exists(lab, profile: str) -> bool:
+    return ownership.require(lab, "instance profile", profile)
+
+
+def _delete_role(lab, role: str) -> None:
+    """Delete ``role`` and what blocks its deletion (profiles, policies), if it is the lab's."""
+    iam = lab.client("iam")
+    if not _role_exists(lab, role):
         return
     for profile in iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]:
         iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=role)
@@ -119,10 +141,11 @@ def _delete_role(iam, role: str) -> None:
     iam.delete_role(RoleName=role)
 
 
-def _delete_profile(iam, profile: str) -> None:
-    found = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=profile)
-    if found is None:
+def _delete_profile(lab, profile: str) -> None:
+    iam = lab.client("iam")
+    if not _profile_exists(lab, profile):
         return
+    found = iam.get_instance_profile(InstanceProfileName=profile)
     for role in found["InstanceProfile"]["Roles"]:
         iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=role["RoleName"])
     iam.delete_instance_profile(InstanceProfileName=profile)
@@ -145,18 +168,18 @@ def _lesson_01(lab, n) -> None:
 
 
 def _undo_01(lab, n) -> None:
-    iam = lab.client("iam")
-    _delete_role(iam, n["MY_ROLE"])
-    _delete_role(iam, n["DEMO_EC2_ROLE"])
+    _delete_role(lab, n["MY_ROLE"])
+    _delete_role(lab, n["DEMO_EC2_ROLE"])
 
 
 def _lesson_02(lab, n) -> None:
     # JOURNEY.md steps 1-3: create-role, create-instance-profile, add-role-to-instance-profile.
     iam = lab.client("iam")
-    if not _role_exists(iam, n["ROLE"]):
+    if not _role_exists(lab, n["ROLE"]):
         iam.create_role(RoleName=n["ROLE"], AssumeRolePolicyDocument=trust_policy(EC2))
-    profile = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=n["PROFILE"])
-    if profile is None:
+    if _profile_exists(lab, n["PROFILE"]):
+        profile = iam.get_instance_profile(InstanceProfileName=n["PROFILE"])
+    else:
         profile = iam.create_instance_profile(InstanceProfileName=n["PROFILE"])
     if not profile["InstanceProfile"]["Roles"]:
         iam.add_role_to_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=n["ROLE"])
@@ -166,13 +189,13 @@ def _lesson_02(lab, n) -> None:
 
 
 def _undo_02(lab, n) -> None:
-    iam = lab.client("iam")
-    _delete_profile(iam, n["PROFILE"])
-    _delete_role(iam, n["ROLE"])
+    _delete_profile(lab, n["PROFILE"])
+    _delete_role(lab, n["ROLE"])
 
 
 def _lesson_03(lab, n) -> None:
     # JOURNEY.md step 4: the stack that launches the instance with the profile.
+    ownership.require(lab, "stack", n["STACK"])  # LabError for a stack not the lab's
     status = waiting.stack_status(lab.client("cloudformation"), n["STACK"])
     if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         return
@@ -192,13 +215,15 @@ def _lesson_03(lab, n) -> None:
 
 
 def _undo_03(lab, n) -> None:
-    waiting.delete_stack(lab, n["STACK"])
+    if ownership.require(lab, "stack", n["STACK"]):
+        waiting.delete_stack(lab, n["STACK"])
 
 
 def _lesson_04(lab, n) -> None:
     """Lesson 04 deletes its second role and profile at its end: PROFILE holds ROLE."""
     _undo_04(lab, n)
     iam = lab.client("iam")
+    _profile_exists(lab, n["PROFILE"])
     roles = iam.get_instance_profile(InstanceProfileName=n["PROFILE"])["InstanceProfile"]["Roles"]
     if [r["RoleName"] for r in roles] != [n["ROLE"]]:
         for role in roles:
@@ -207,30 +232,31 @@ def _lesson_04(lab, n) -> None:
 
 
 def _undo_04(lab, n) -> None:
-    iam = lab.client("iam")
-    _delete_profile(iam, n["SECOND_PROFILE"])
-    _delete_role(iam, n["SECOND_ROLE"])
+    _delete_profile(lab, n["SECOND_PROFILE"])
+    _delete_role(lab, n["SECOND_ROLE"])
 
 
 def _lesson_05(lab, n) -> None:
     # JOURNEY.md step 6: the trust policy that also trusts ssm.amazonaws.com.
+    _role_exists(lab, n["ROLE"])
     lab.client("iam").update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2, SSM))
 
 
 def _undo_05(lab, n) -> None:
     iam = lab.client("iam")
-    if _role_exists(iam, n["ROLE"]):
+    if _role_exists(lab, n["ROLE"]):
         iam.update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2))
 
 
 def _lesson_06(lab, n) -> None:
     # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
+    _role_exists(lab, n["ROLE"])
     lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
 
 
 def _undo_06(lab, n) -> None:
     iam = lab.client("iam")
-    if _role_exists(iam, n["ROLE"]):
+    if _role_exists(lab, n["ROLE"]):
         _ignore(("NoSuchEntity",), iam.detach_role_policy, RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
 
 
