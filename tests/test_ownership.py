@@ -247,7 +247,7 @@ def test_a_stack_or_instance_not_the_labs_is_refused(account):
 
     lab = ssmlab.start("aws", lesson=4, quiet=True)
     admin = account.admin
-    template = json.dumps({"Resources": {"Theirs": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String", "Value": "theirs"}}}})
+    template = json.dumps({"Resources": {"Theirs": {"Type": "AWS::S3::Bucket"}}})
     admin("cloudformation").create_stack(StackName="ssmlab-ada-by-hand", TemplateBody=template)
     image = admin("ssm").get_parameter(Name=AMI_PARAMETER)["Parameter"]["Value"]
     theirs = admin("ec2").run_instances(ImageId=image, MinCount=1, MaxCount=1, TagSpecifications=[
