@@ -122,6 +122,9 @@ class Lab:
         account = self.account_id if self.offline else for_display(self.account_id)
         return f"ssmlab {where}: account {account}, region {self.region}"
 
+    def __repr__(self) -> str:  # a cell ending in `lab` shows this: masked like print(lab)
+        return f"<{self}>"
+
 
 def _offline_environ(endpoint: str, region: str, config_dir: Path) -> dict[str, str]:
     """The variables that make the AWS CLI and SDKs talk to the offline endpoint only."""

@@ -10,7 +10,7 @@ AWS's documentation example, 123456789012, and texts are shown as they are.
 
 from __future__ import annotations
 
-from .scrub import for_display
+from .scrub import for_display, mask_text
 
 
 def real(lab=None) -> bool:
@@ -25,3 +25,10 @@ def real(lab=None) -> bool:
 def shown(text: str, lab=None) -> str:
     """``text`` as a display of ``lab`` (default: the current lab) may show it."""
     return for_display(text) if real(lab) else text
+
+
+def for_state(text: str, lab=None) -> str:
+    """``text`` as a widget trait synced to the front end may hold it: masked on a real
+    account even with ``SSMLAB_SHOW_ACCOUNT=1``, since JupyterLab saves widget state in the
+    notebook file, where the learner does not see it to scrub it."""
+    return mask_text(text) if real(lab) else text

@@ -331,6 +331,12 @@ class LabMapModel:
 
         return shown(text, self.lab)
 
+    def for_state(self, text: str) -> str:
+        """``text`` for a widget trait (saved in the notebook): always masked on a real account."""
+        from ..privacy import for_state
+
+        return for_state(text, self.lab)
+
     def text(self) -> str:
         mode = "offline lab" if self.lab.offline else "real AWS account"
         head = f"Lab map ({mode}, account {self.lab.account_id}, {self.lab.region}):"

@@ -181,6 +181,13 @@ class TrustPolicyModel:
 
         return text if self.offline else for_display(text)
 
+    def for_state(self, text: str) -> str:
+        """``text`` for a widget trait (saved in the notebook): masked on a real account
+        even with ``SSMLAB_SHOW_ACCOUNT=1`` (ssmlab/privacy.py)."""
+        from ..scrub import mask_text
+
+        return text if self.offline else mask_text(text)
+
     def text(self) -> str:
         """The plain-text form: the JSON, IAM's verdict, the lesson checker's, and why."""
         return self.shown("\n".join(

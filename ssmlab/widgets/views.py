@@ -99,7 +99,7 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         self.answer: str = ""
 
         self._services = {s: self._checkbox(s, s in self.model.services, "service") for s in SERVICES}
-        self._root = self._checkbox(self.model.shown(f"this account ({self.model.account_id}:root)"), False, "root")
+        self._root = self._checkbox(self.model.for_state(f"this account ({self.model.account_id}:root)"), False, "root")
         self._learner = self._checkbox("you (the learner)", False, "learner")
         self._learner.disabled = not self.model.learner_arn
         self._other = widgets.Text(placeholder="another account id (12 digits)", description="account")
@@ -151,7 +151,7 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
 
     def _draw(self) -> None:
         # Every synced trait gets the masked text: widget state is saved in the notebook.
-        shown = self.model.shown
+        shown = self.model.for_state
         self._json.value = f"<pre>{html.escape(shown(self.model.json()))}</pre>"
         iam, instance = self.model.validate(), self.model.for_instance()
         self._verdict.value = shown(_verdict_html(iam.ok, "IAM (CreateRole's rules):", iam.message) + _verdict_html(
@@ -167,8 +167,8 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         answer, before anything is sent.
         """
         result = self.model.apply(self.lab.client("iam"), self.role, lab=self.lab)
-        shown = self.model.shown
-        self.answer = shown(str(result))
+        shown = self.model.for_state
+        self.answer = self.model.shown(str(result))
         answer = _verdict_html(result.ok, "AWS:", result.message)
         if result.document is not None:
             answer += f"<pre>{html.escape(__import__('json').dumps(result.document, indent=2))}</pre>"
@@ -230,7 +230,7 @@ class LabMap(_TextForm, widgets.VBox):
                 f"{html.escape(link.reason)}</div>"
             )
         chain = '<span class="ssmlab-arrow">↔</span>'.join(parts)
-        self._chain.value = self.model.shown(f'<div class="ssmlab-chain">{chain}</div>')
+        self._chain.value = self.model.for_state(f'<div class="ssmlab-chain">{chain}</div>')
 
     def text(self) -> str:
         return self.model.text()
@@ -272,9 +272,9 @@ class CheckBox(_TextForm, widgets.VBox):
         for name, box in self._boxes.items():
             self.model.set(name, box.value)
         feedback = self.model.check()
-        from ..privacy import shown  # synced to the front end: a real account's id masked
+        from ..privacy import for_state  # synced to the front end: a real account's id masked
 
-        self._feedback.value = shown(
+        self._feedback.value = for_state(
             _verdict_html(feedback.ok, "Correct:" if feedback.ok else "Not yet:", feedback.message))
         return feedback
 
