@@ -76,9 +76,9 @@ def check_prefix(prefix: str, longest_base: str = "") -> str:
     room = MAX_NAME_LENGTH - len(longest_base)
     if len(prefix) > room:
         raise LabError(
-            f"The prefix {prefix!r} is {len(prefix)} characters, so {prefix + longest_base!r} "
-            f"would pass IAM's limit of {MAX_NAME_LENGTH} for a role name: use a prefix of at "
-            f"most {room} characters in {PREFIX_VARIABLE} or prefix=."
+            f"The prefix {prefix!r} is {len(prefix)} characters, so the name "
+            f"{prefix + longest_base!r} would be over IAM's limit of {MAX_NAME_LENGTH} for a "
+            f"role name: set a shorter {PREFIX_VARIABLE} (at most {room} characters)."
         )
     return prefix
 

@@ -209,7 +209,7 @@ def test_print_the_matrix(capsys):
     ("ada.b-", "use a letter, then"),
     ("é-", "use a letter, then"),
     ("---", "use a letter, then"),
-    ("a" * 47 + "-", "IAM's limit of 64"),
+    ("a" * 47 + "-", "over IAM's limit of 64 for a role name: set a shorter SSMLAB_PREFIX"),
 ])
 def test_a_bad_prefix_is_refused_before_anything(account, monkeypatch, prefix, says):
     with pytest.raises(LabError, match=says) as refusal:
