@@ -276,3 +276,25 @@ def test_a_missing_resource_is_aws_s_to_answer(account):
     lab = ssmlab.start("aws", quiet=True)
     with pytest.raises(ClientError, match="NoSuchEntity"):
         lab.client("iam").delete_role(RoleName="ssmlab-ada-nothing")
+
+
+def test_clean_up_takes_a_foreign_role_out_of_the_labs_profile_and_keeps_it(account, capsys):
+    """Taking a role out of a profile changes the profile, not the role: the lab's profile
+    goes, the hand-made role that someone put in it stays, byte for byte."""
+    lab = ssmlab.start("aws", lesson=3, quiet=True)  # the lab's role in the lab's profile
+    admin = account.admin
+    theirs = "ssmlab-ada-role-by-hand"
+    make_lookalike(admin, theirs, "ssmlab-ada-profile-by-hand", UNTAGGED)
+    iam = admin("iam")
+    iam.remove_role_from_instance_profile(InstanceProfileName=PROFILE, RoleName=ROLE)
+    iam.add_role_to_instance_profile(InstanceProfileName=PROFILE, RoleName=theirs)
+    before = snapshot(admin, theirs, "ssmlab-ada-profile-by-hand")
+    capsys.readouterr()
+    report = lab.cleanup()
+    out = capsys.readouterr().out
+    assert report.ok, out
+    assert f"removed role {theirs} from instance profile {PROFILE}" in out
+    assert f"deleted instance profile {PROFILE}" in out and f"deleted role {ROLE}" in out
+    assert f"kept role {theirs}: no ssmlab:lab tag of this lab" in out
+    assert snapshot(admin, theirs, "ssmlab-ada-profile-by-hand") == before
+    assert lab_names_left(admin) == []
