@@ -228,15 +228,12 @@ def not_the_labs(lab, kind: str, name: str) -> LabError:
     )
 
 
-def require(lab, kind: str, name: str) -> bool:
-    """Before changing ``name``: True if it is the lab's, False if absent, LabError if
-    it exists and is not the lab's (real accounts; offline the lab owns what exists)."""
-    if lab.offline:
-        return state(lab, kind, name) != ABSENT
-    found = state(lab, kind, name)
-    if found == FOREIGN:
+def require(lab, kind: str, name: str) -> None:
+    """Before keeping, changing or deleting ``name`` on a real account: LabError if it
+    exists and is not the lab's. Offline the lab owns its fresh account: no call is made
+    (so the offline lessons' calls, and the seeded ids they get, stay the same)."""
+    if not lab.offline and state(lab, kind, name) == FOREIGN:
         raise not_the_labs(lab, kind, name)
-    return found == OWNED
 
 
 def refuse_lookalikes(lab, names: dict[str, tuple[str, str]]) -> None:

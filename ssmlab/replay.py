@@ -119,16 +119,13 @@ def _ignore(codes: tuple[str, ...], call, **kwargs):
 
 
 def _role_exists(lab, role: str) -> bool:
-    """Whether the lab's ``role`` exists; LabError for a role of that name not the lab's."""
-    return ownership.require(lab, "role", role)
-
-
-def _profile_exists(lab, profile: str) -> bool:
-    return ownership.require(lab, "instance profile", profile)
+    """Whether ``role`` exists; on a real account LabError if it exists and is not the lab's."""
+    ownership.require(lab, "role", role)
+    return _ignore(("NoSuchEntity",), lab.client("iam").get_role, RoleName=role) is not None
 
 
 def _delete_role(lab, role: str) -> None:
-    """Delete ``role`` and what blocks its deletion (profiles, policies), if it is the lab's."""
+    """Delete ``role`` and what blocks its deletion (profiles, policies), if it exists."""
     iam = lab.client("iam")
     if not _role_exists(lab, role):
         return
@@ -143,9 +140,10 @@ def _delete_role(lab, role: str) -> None:
 
 def _delete_profile(lab, profile: str) -> None:
     iam = lab.client("iam")
-    if not _profile_exists(lab, profile):
+    ownership.require(lab, "instance profile", profile)
+    found = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=profile)
+    if found is None:
         return
-    found = iam.get_instance_profile(InstanceProfileName=profile)
     for role in found["InstanceProfile"]["Roles"]:
         iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=role["RoleName"])
     iam.delete_instance_profile(InstanceProfileName=profile)
@@ -177,9 +175,9 @@ def _lesson_02(lab, n) -> None:
     iam = lab.client("iam")
     if not _role_exists(lab, n["ROLE"]):
         iam.create_role(RoleName=n["ROLE"], AssumeRolePolicyDocument=trust_policy(EC2))
-    if _profile_exists(lab, n["PROFILE"]):
-        profile = iam.get_instance_profile(InstanceProfileName=n["PROFILE"])
-    else:
+    ownership.require(lab, "instance profile", n["PROFILE"])
+    profile = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=n["PROFILE"])
+    if profile is None:
         profile = iam.create_instance_profile(InstanceProfileName=n["PROFILE"])
     if not profile["InstanceProfile"]["Roles"]:
         iam.add_role_to_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=n["ROLE"])
@@ -215,15 +213,15 @@ def _lesson_03(lab, n) -> None:
 
 
 def _undo_03(lab, n) -> None:
-    if ownership.require(lab, "stack", n["STACK"]):
-        waiting.delete_stack(lab, n["STACK"])
+    ownership.require(lab, "stack", n["STACK"])
+    waiting.delete_stack(lab, n["STACK"])
 
 
 def _lesson_04(lab, n) -> None:
     """Lesson 04 deletes its second role and profile at its end: PROFILE holds ROLE."""
     _undo_04(lab, n)
     iam = lab.client("iam")
-    _profile_exists(lab, n["PROFILE"])
+    ownership.require(lab, "instance profile", n["PROFILE"])
     roles = iam.get_instance_profile(InstanceProfileName=n["PROFILE"])["InstanceProfile"]["Roles"]
     if [r["RoleName"] for r in roles] != [n["ROLE"]]:
         for role in roles:
@@ -238,7 +236,7 @@ def _undo_04(lab, n) -> None:
 
 def _lesson_05(lab, n) -> None:
     # JOURNEY.md step 6: the trust policy that also trusts ssm.amazonaws.com.
-    _role_exists(lab, n["ROLE"])
+    ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2, SSM))
 
 
@@ -250,7 +248,7 @@ def _undo_05(lab, n) -> None:
 
 def _lesson_06(lab, n) -> None:
     # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
-    _role_exists(lab, n["ROLE"])
+    ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
 
 

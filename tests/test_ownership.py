@@ -235,8 +235,9 @@ def test_offline_nothing_is_refused(lab):
     """Offline the lab owns its fresh account: untagged resources are the lessons' own."""
     iam = lab.client("iam")
     iam.create_role(RoleName="role-for-ec2", AssumeRolePolicyDocument=THEIR_TRUST)
-    assert ownership.require(lab, "role", "role-for-ec2") is True
-    assert ownership.require(lab, "role", "nothing") is False
+    assert ownership.state(lab, "role", "role-for-ec2") == ownership.FOREIGN  # no tag...
+    ownership.require(lab, "role", "role-for-ec2")  # ...and yet not refused offline
+    assert ownership.state(lab, "role", "nothing") == ownership.ABSENT
     iam.attach_role_policy(RoleName="role-for-ec2", PolicyArn=CORE)  # no guard offline
 
 
