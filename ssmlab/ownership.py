@@ -184,7 +184,7 @@ def _tags_of_instance(ec2, instance_id: str) -> list[dict] | None:
     return None
 
 
-#: kind -> (service, how to read the tags of one resource, what AWS calls it)
+#: kind -> (service, how to read the tags of one resource: None when it is gone)
 _READERS: dict[str, tuple[str, Callable]] = {
     "role": ("iam", _tags_of_role),
     "instance profile": ("iam", _tags_of_profile),
