@@ -44,7 +44,9 @@ class Feedback:
         return self.ok
 
     def __str__(self) -> str:
-        return f"{'✓ Correct' if self.ok else '✗ Not yet'}: {self.message}"
+        from .privacy import shown  # a real account's id is masked (ssmlab/privacy.py)
+
+        return shown(f"{'✓ Correct' if self.ok else '✗ Not yet'}: {self.message}")
 
     __repr__ = __str__
 

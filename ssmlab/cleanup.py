@@ -1,16 +1,10 @@
 """Remove what the lab created, and nothing else.
 
-A resource is the lab's when it carries BOTH marks:
-
-- the ``ssmlab:lab`` tag, whose value is the prefix without its final hyphen
-  (``ssmlab-ada`` for the prefix ``ssmlab-ada-``), and
-- a name starting with that prefix (stacks, roles, instance profiles, policies;
-  instances, which have no name of their own, are matched by the tag value alone).
-
-A role a person made by hand with a similar name has no tag and survives; a tagged
-resource of another attendee (``ssmlab-ada-lovelace-...`` next to ``ssmlab-ada-...``)
-has another tag value and survives. ``all_users=True`` covers every ``ssmlab-*`` prefix,
-still only with the tag.
+What is the lab's is decided by the one rule of ``ssmlab/ownership.py`` (:class:`Scope`:
+the ``ssmlab:lab`` tag value AND the name's prefix). A role a person made by hand with a
+similar name has no tag and survives; a tagged resource of another attendee
+(``ssmlab-ada-lovelace-...`` next to ``ssmlab-ada-...``) has another tag value and
+survives. ``all_users=True`` covers every ``ssmlab-*`` prefix, still only with the tag.
 
 The order is the one AWS requires (IAM API reference: DeleteRole "you must first remove"
 the role from instance profiles, detach managed policies and delete inline policies;
@@ -32,9 +26,9 @@ from botocore.exceptions import ClientError, WaiterError
 
 from . import waiting
 from .naming import TAG_KEY
+from .ownership import ALL_USERS_PREFIX, Scope, acting_for  # noqa: F401 (Scope: the one rule)
 from .scrub import for_display
 
-ALL_USERS_PREFIX = "ssmlab-"
 _GONE = ("NoSuchEntity", "ValidationError", "InvalidInstanceID.NotFound")
 
 
@@ -60,39 +54,6 @@ class Report:
         if self.dry_run:
             return f"Dry run: {len(self.removed)} step(s) above would run; nothing was changed."
         return f"Done: {len(self.removed)} step(s); nothing of the lab's is left."
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Whose resources: one tag value (one user's prefix) or every ``ssmlab-*`` one."""
-
-    tag_value: str | None  # None: every value starting with ssmlab-
-    prefix: str
-
-    @classmethod
-    def of(cls, lab, all_users: bool = False) -> "Scope":
-        if all_users:
-            return cls(None, ALL_USERS_PREFIX)
-        return cls(lab.tags[0]["Value"], lab.prefix)
-
-    def tag_matches(self, tags: list[dict] | None) -> str | None:
-        """The lab tag's value if ``tags`` carry one in scope, else None."""
-        for tag in tags or []:
-            if tag.get("Key") != TAG_KEY:
-                continue
-            value = tag.get("Value", "")
-            if self.tag_value is None:
-                return value if value.startswith(ALL_USERS_PREFIX) else None
-            return value if value == self.tag_value else None
-        return None
-
-    def owns(self, name: str, tags: list[dict] | None) -> bool:
-        """Both marks: the name carries the tag value's prefix, and the tag is in scope."""
-        value = self.tag_matches(tags)
-        if value is None or not name.startswith(self.prefix):
-            return False
-        # The offline lab has no prefix; on AWS the name starts with the tag value + "-".
-        return not self.prefix or name.startswith(value + "-")
 
 
 def _code(error: ClientError) -> str:
@@ -180,7 +141,7 @@ class _Cleaner:
                 tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
                 if tags.get("aws:cloudformation:stack-name") in self.lab_stacks:
                     continue  # its stack's deletion terminates it
-                if self.scope.tag_matches(instance.get("Tags")) is not None:
+                if self.scope.owns_instance(instance.get("Tags")):
                     found.append(instance["InstanceId"])
         return found
 
@@ -303,10 +264,12 @@ def cleanup(lab, *, dry_run: bool = False, all_users: bool = False,
     ``dry_run`` only says what would be removed. ``all_users`` covers every ``ssmlab-*``
     prefix (a workshop facilitator's clean-up), still only resources with the tag.
     """
-    cleaner = _Cleaner(lab, Scope.of(lab, all_users), dry_run, emit)
-    cleaner.remove_stacks()
-    cleaner.remove_instances()
-    cleaner.remove_roles_and_profiles()
-    cleaner.remove_policies()
+    scope = Scope.of(lab, all_users)
+    cleaner = _Cleaner(lab, scope, dry_run, emit)
+    with acting_for(lab, scope):  # the guard of the lab's clients asks the same scope
+        cleaner.remove_stacks()
+        cleaner.remove_instances()
+        cleaner.remove_roles_and_profiles()
+        cleaner.remove_policies()
     emit(cleaner.report.summary())
     return cleaner.report

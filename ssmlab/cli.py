@@ -62,7 +62,7 @@ def _doctor(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from . import lab as lab_module
 
-    lab = lab_module.start("aws", region=args.region, quiet=True)
+    lab = lab_module.start_for_cleanup(region=args.region)
     try:
         print(lab)
         report = lab.cleanup(dry_run=args.dry_run, all_users=args.all_users)

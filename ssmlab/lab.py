@@ -122,6 +122,9 @@ class Lab:
         account = self.account_id if self.offline else for_display(self.account_id)
         return f"ssmlab {where}: account {account}, region {self.region}"
 
+    def __repr__(self) -> str:  # a cell ending in `lab` shows this: masked like print(lab)
+        return f"<{self}>"
+
 
 def _offline_environ(endpoint: str, region: str, config_dir: Path) -> dict[str, str]:
     """The variables that make the AWS CLI and SDKs talk to the offline endpoint only."""
@@ -218,9 +221,12 @@ def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
     )
 
 
-def _start_aws(region: str | None, prefix: str | None) -> Lab:
+def _start_aws(region: str | None, prefix: str | None, *, refuse_lookalikes: bool = True) -> Lab:
+    from . import ownership, replay
     from .account import confirm_account
 
+    prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()
+    ownership.check_prefix(prefix, replay.LONGEST_BASE)  # before any call to AWS
     # A real account: the standard chain decides credentials, region and endpoint.
     _restore_environ()
     _apply_environ(_with_interpreter_on_path())
@@ -232,7 +238,6 @@ def _start_aws(region: str | None, prefix: str | None) -> Lab:
         # `!aws` cells run AWS CLI v1, which reads AWS_DEFAULT_REGION and not AWS_REGION:
         # give it the Region the lab's clients use (docs/aws-facts.md#cli-v1-region).
         _apply_environ({"AWS_DEFAULT_REGION": session.region_name})
-    prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()
     lab = Lab(
         backend="aws",
         region=session.region_name,
@@ -247,8 +252,20 @@ def _start_aws(region: str | None, prefix: str | None) -> Lab:
     from . import preflight, waiting
 
     waiting.install(lab)  # retry EC2 on IAM's eventual-consistency errors (AWS-FACTS §6)
+    ownership.install(lab)  # every change through lab clients: only what the lab owns
     preflight.refuse_bad_input(lab)  # before anything is created
+    if refuse_lookalikes:  # a lesson name taken by something not the lab's: never adopt it
+        ownership.refuse_lookalikes(lab, replay.lookalike_names(lab))
     return lab
+
+
+def start_for_cleanup(region: str | None = None) -> Lab:
+    """The confirmed real account's lab for ``ssmlab cleanup``: as ``start("aws")``, but a
+    lesson name taken by something not the lab's does not stop it (clean-up acts only on
+    what carries both marks, ``ssmlab/ownership.py``)."""
+    global _current
+    _current = _start_aws(region, None, refuse_lookalikes=False)
+    return _current
 
 
 #: Create calls of the lessons, and the parameter each takes tags in.

@@ -27,6 +27,11 @@ lesson  leaves behind                                                       name
 Every step is idempotent: what exists already is kept. Before building, what lessons N
 and later create is removed if present, so lesson N's cells can run again on an account
 that has been through it (offline, ``start()`` gives a fresh lab with nothing to remove).
+
+On a real account every step asks ``ssmlab/ownership.py`` first: what it keeps, changes or
+deletes must carry the lab's prefix and ``ssmlab:lab`` tag. ``start()`` has already refused
+a lesson name taken by anything else (:func:`lookalike_names`), so a step meeting one
+raises the same ``LabError`` rather than adopt, change or delete it.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import json
 
 from botocore.exceptions import ClientError
 
-from . import templates, waiting
+from . import ownership, templates, waiting
 from .errors import LabError
 
 #: The lessons there are; ``start(lesson=N)`` accepts these numbers.
@@ -59,19 +64,31 @@ def trust_policy(*services: str) -> str:
     )
 
 
+#: The names the lessons use (STYLE.md): label -> (what it names, the blog's base name).
+BASES: dict[str, tuple[str, str]] = {
+    "ROLE": ("role", "role-for-ec2"),
+    "PROFILE": ("instance profile", "for-ec2"),
+    "STACK": ("stack", "stack-for-ec2"),
+    "MY_ROLE": ("role", "role-for-me"),
+    "DEMO_EC2_ROLE": ("role", "demo-role-for-ec2"),
+    "SECOND_ROLE": ("role", "role-for-ssm"),
+    "SECOND_PROFILE": ("instance profile", "for-ssm"),
+    "RESTRICTED_ROLE": ("role", "role-for-restricted-learner"),
+}
+#: The longest base name: it bounds the prefix (ownership.check_prefix).
+LONGEST_BASE = max((base for _, base in BASES.values()), key=len)
+
+
 def names(lab) -> dict[str, str]:
     """The names the lessons use, as STYLE.md fixes them."""
-    return {
-        "ROLE": lab.name("role-for-ec2"),
-        "PROFILE": lab.name("for-ec2"),
-        "STACK": lab.name("stack-for-ec2"),
-        "MY_ROLE": lab.name("role-for-me"),
-        "DEMO_EC2_ROLE": lab.name("demo-role-for-ec2"),
-        "SECOND_ROLE": lab.name("role-for-ssm"),
-        "SECOND_PROFILE": lab.name("for-ssm"),
-        "CONTROL": lab.name("control"),  # lesson 07's control instance (its Name tag)
-        "RESTRICTED_ROLE": lab.name("role-for-restricted-learner"),
-    }
+    named = {label: lab.name(base) for label, (_, base) in BASES.items()}
+    named["CONTROL"] = lab.name("control")  # lesson 07's control instance: its Name tag only
+    return named
+
+
+def lookalike_names(lab) -> dict[str, tuple[str, str]]:
+    """label -> (kind, name) of every name the lessons use, for ownership.refuse_lookalikes."""
+    return {label: (kind, lab.name(base)) for label, (kind, base) in BASES.items()}
 
 
 def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
@@ -106,13 +123,16 @@ def _ignore(codes: tuple[str, ...], call, **kwargs):
         return None
 
 
-def _role_exists(iam, role: str) -> bool:
-    return _ignore(("NoSuchEntity",), iam.get_role, RoleName=role) is not None
+def _role_exists(lab, role: str) -> bool:
+    """Whether ``role`` exists; on a real account LabError if it exists and is not the lab's."""
+    ownership.require(lab, "role", role)
+    return _ignore(("NoSuchEntity",), lab.client("iam").get_role, RoleName=role) is not None
 
 
-def _delete_role(iam, role: str) -> None:
+def _delete_role(lab, role: str) -> None:
     """Delete ``role`` and what blocks its deletion (profiles, policies), if it exists."""
-    if not _role_exists(iam, role):
+    iam = lab.client("iam")
+    if not _role_exists(lab, role):
         return
     for profile in iam.list_instance_profiles_for_role(RoleName=role)["InstanceProfiles"]:
         iam.remove_role_from_instance_profile(InstanceProfileName=profile["InstanceProfileName"], RoleName=role)
@@ -123,7 +143,9 @@ def _delete_role(iam, role: str) -> None:
     iam.delete_role(RoleName=role)
 
 
-def _delete_profile(iam, profile: str) -> None:
+def _delete_profile(lab, profile: str) -> None:
+    iam = lab.client("iam")
+    ownership.require(lab, "instance profile", profile)
     found = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=profile)
     if found is None:
         return
@@ -149,16 +171,16 @@ def _lesson_01(lab, n) -> None:
 
 
 def _undo_01(lab, n) -> None:
-    iam = lab.client("iam")
-    _delete_role(iam, n["MY_ROLE"])
-    _delete_role(iam, n["DEMO_EC2_ROLE"])
+    _delete_role(lab, n["MY_ROLE"])
+    _delete_role(lab, n["DEMO_EC2_ROLE"])
 
 
 def _lesson_02(lab, n) -> None:
     # JOURNEY.md steps 1-3: create-role, create-instance-profile, add-role-to-instance-profile.
     iam = lab.client("iam")
-    if not _role_exists(iam, n["ROLE"]):
+    if not _role_exists(lab, n["ROLE"]):
         iam.create_role(RoleName=n["ROLE"], AssumeRolePolicyDocument=trust_policy(EC2))
+    ownership.require(lab, "instance profile", n["PROFILE"])
     profile = _ignore(("NoSuchEntity",), iam.get_instance_profile, InstanceProfileName=n["PROFILE"])
     if profile is None:
         profile = iam.create_instance_profile(InstanceProfileName=n["PROFILE"])
@@ -170,9 +192,8 @@ def _lesson_02(lab, n) -> None:
 
 
 def _undo_02(lab, n) -> None:
-    iam = lab.client("iam")
-    _delete_profile(iam, n["PROFILE"])
-    _delete_role(iam, n["ROLE"])
+    _delete_profile(lab, n["PROFILE"])
+    _delete_role(lab, n["ROLE"])
 
 
 def _lesson_03(lab, n) -> None:
@@ -181,7 +202,8 @@ def _lesson_03(lab, n) -> None:
     # account can still hold one (offline, start() is fresh, and a call would consume the
     # seeded ids the later lessons' stored outputs show).
     if not lab.offline:
-        _delete_role(lab.client("iam"), n["RESTRICTED_ROLE"])
+        _delete_role(lab, n["RESTRICTED_ROLE"])
+    ownership.require(lab, "stack", n["STACK"])  # LabError for a stack not the lab's
     status = waiting.stack_status(lab.client("cloudformation"), n["STACK"])
     if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         return
@@ -201,7 +223,8 @@ def _lesson_03(lab, n) -> None:
 
 
 def _undo_03(lab, n) -> None:
-    _delete_role(lab.client("iam"), n["RESTRICTED_ROLE"])
+    _delete_role(lab, n["RESTRICTED_ROLE"])
+    ownership.require(lab, "stack", n["STACK"])
     waiting.delete_stack(lab, n["STACK"])
 
 
@@ -209,6 +232,7 @@ def _lesson_04(lab, n) -> None:
     """Lesson 04 deletes its second role and profile at its end: PROFILE holds ROLE."""
     _undo_04(lab, n)
     iam = lab.client("iam")
+    ownership.require(lab, "instance profile", n["PROFILE"])
     roles = iam.get_instance_profile(InstanceProfileName=n["PROFILE"])["InstanceProfile"]["Roles"]
     if [r["RoleName"] for r in roles] != [n["ROLE"]]:
         for role in roles:
@@ -217,30 +241,31 @@ def _lesson_04(lab, n) -> None:
 
 
 def _undo_04(lab, n) -> None:
-    iam = lab.client("iam")
-    _delete_profile(iam, n["SECOND_PROFILE"])
-    _delete_role(iam, n["SECOND_ROLE"])
+    _delete_profile(lab, n["SECOND_PROFILE"])
+    _delete_role(lab, n["SECOND_ROLE"])
 
 
 def _lesson_05(lab, n) -> None:
     # JOURNEY.md step 6: the trust policy that also trusts ssm.amazonaws.com.
+    ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2, SSM))
 
 
 def _undo_05(lab, n) -> None:
     iam = lab.client("iam")
-    if _role_exists(iam, n["ROLE"]):
+    if _role_exists(lab, n["ROLE"]):
         iam.update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2))
 
 
 def _lesson_06(lab, n) -> None:
     # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
+    ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
 
 
 def _undo_06(lab, n) -> None:
     iam = lab.client("iam")
-    if _role_exists(iam, n["ROLE"]):
+    if _role_exists(lab, n["ROLE"]):
         _ignore(("NoSuchEntity",), iam.detach_role_policy, RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
 
 

@@ -50,6 +50,10 @@ def test_refuses_without_confirmation(account, monkeypatch):
 
 def test_refuses_a_mismatched_account(account, monkeypatch):
     monkeypatch.setenv("SSMLAB_AWS_ACCOUNT", "210987654321")
+    # A LabError masks a real account's id (ssmlab/privacy.py) unless SSMLAB_SHOW_ACCOUNT=1.
+    with pytest.raises(LabError, match=r"belong to account 123456789012, but SSMLAB_AWS_ACCOUNT confirms \*{8}4321"):
+        ssmlab.start("aws")
+    monkeypatch.setenv("SSMLAB_SHOW_ACCOUNT", "1")
     with pytest.raises(LabError, match=r"belong to account 123456789012, but SSMLAB_AWS_ACCOUNT confirms 210987654321"):
         ssmlab.start("aws")
 

@@ -144,7 +144,7 @@ def test_expired_credentials(account):
 
 def test_the_wrong_account(account, monkeypatch):
     monkeypatch.setenv("SSMLAB_AWS_ACCOUNT", "210987654321")
-    assert "but SSMLAB_AWS_ACCOUNT confirms 210987654321" in refused(account, lesson=3)
+    assert "but SSMLAB_AWS_ACCOUNT confirms ********4321" in refused(account, lesson=3)  # masked
 
 
 def test_a_region_without_the_ami_parameter(account, monkeypatch):

@@ -300,9 +300,21 @@ class LabMapModel:
             instance_link(facts, self.profile),
         ]
 
+    def shown(self, text: str) -> str:
+        """``text`` as a display may show it: a real account's id masked (ssmlab/privacy.py)."""
+        from ..privacy import shown
+
+        return shown(text, self.lab)
+
+    def for_state(self, text: str) -> str:
+        """``text`` for a widget trait (saved in the notebook): always masked on a real account."""
+        from ..privacy import for_state
+
+        return for_state(text, self.lab)
+
     def text(self) -> str:
         mode = "offline lab" if self.lab.offline else "real AWS account"
         head = f"Lab map ({mode}, account {self.lab.account_id}, {self.lab.region}):"
         if not self.links:
-            return f"{head} not read yet: call refresh()"
-        return "\n".join([head, *(str(link) for link in self.links)])
+            return self.shown(f"{head} not read yet: call refresh()")
+        return self.shown("\n".join([head, *(str(link) for link in self.links)]))

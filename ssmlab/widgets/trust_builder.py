@@ -172,9 +172,23 @@ class TrustPolicyModel:
             lines.append("Nothing chosen yet: pick who may assume the role, and sts:AssumeRole.")
         return lines
 
+    def shown(self, text: str) -> str:
+        """``text`` as a display may show it: on a real account its id masked, unless
+        ``SSMLAB_SHOW_ACCOUNT=1`` (ssmlab/privacy.py). The document applied keeps it."""
+        from ..scrub import for_display
+
+        return text if self.offline else for_display(text)
+
+    def for_state(self, text: str) -> str:
+        """``text`` for a widget trait (saved in the notebook): masked on a real account
+        even with ``SSMLAB_SHOW_ACCOUNT=1`` (ssmlab/privacy.py)."""
+        from ..scrub import mask_text
+
+        return text if self.offline else mask_text(text)
+
     def text(self) -> str:
         """The plain-text form: the JSON, IAM's verdict, the lesson checker's, and why."""
-        return "\n".join(
+        return self.shown("\n".join(
             [
                 "Trust policy builder",
                 self.json(),
@@ -182,20 +196,29 @@ class TrustPolicyModel:
                 f"For an EC2 instance's role: {_marked(self.for_instance())}",
                 *(f"- {line}" for line in self.explanations()),
             ]
-        )
+        ))
 
     # ------------------------------------------------------------------- AWS
 
-    def apply(self, iam, role_name: str) -> Applied:
+    def apply(self, iam, role_name: str, *, lab=None) -> Applied:
         """``aws iam update-assume-role-policy`` on ``role_name`` and AWS's answer.
 
         The document is sent even when local validation refuses it: AWS's own error is the
-        lesson. ``iam`` is a boto3 IAM client (``lab.client("iam")``).
+        lesson. ``iam`` is a boto3 IAM client (``lab.client("iam")``). With ``lab``, the
+        role must be the lab's (``ssmlab/ownership.py``) on a real account; if it is not,
+        nothing is sent and the answer says why.
         """
         from botocore.exceptions import ClientError
 
+        from ..errors import LabError
+        from ..ownership import require
+
         try:
+            if lab is not None:
+                require(lab, "role", role_name)
             response = iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=self.json())
+        except LabError as error:  # not the lab's role: refused before anything is sent
+            return Applied(False, str(error))
         except ClientError as error:
             err = error.response.get("Error", {})
             return Applied(False, f"{err.get('Code', 'Error')}: {err.get('Message', str(error))}")

@@ -100,7 +100,7 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         self.answer: str = ""
 
         self._services = {s: self._checkbox(s, s in self.model.services, "service") for s in SERVICES}
-        self._root = self._checkbox(f"this account ({self.model.account_id}:root)", False, "root")
+        self._root = self._checkbox(self.model.for_state(f"this account ({self.model.account_id}:root)"), False, "root")
         self._learner = self._checkbox("you (the learner)", False, "learner")
         self._learner.disabled = not self.model.learner_arn
         self._other = widgets.Text(placeholder="another account id (12 digits)", description="account")
@@ -151,21 +151,29 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         self._draw()
 
     def _draw(self) -> None:
-        self._json.value = f"<pre>{html.escape(self.model.json())}</pre>"
+        # Every synced trait gets the masked text: widget state is saved in the notebook.
+        shown = self.model.for_state
+        self._json.value = f"<pre>{html.escape(shown(self.model.json()))}</pre>"
         iam, instance = self.model.validate(), self.model.for_instance()
-        self._verdict.value = _verdict_html(iam.ok, "IAM (CreateRole's rules):", iam.message) + _verdict_html(
+        self._verdict.value = shown(_verdict_html(iam.ok, "IAM (CreateRole's rules):", iam.message) + _verdict_html(
             instance.ok, "For an EC2 instance's role:", instance.message
-        )
+        ))
         items = "".join(f"<li>{html.escape(line)}</li>" for line in self.model.explanations())
-        self._why.value = f"<ul>{items}</ul>"
+        self._why.value = shown(f"<ul>{items}</ul>")
 
     def apply(self):
-        """Send the policy with UpdateAssumeRolePolicy; show AWS's answer; call ``on_apply``."""
-        result = self.model.apply(self.lab.client("iam"), self.role)
-        self.answer = str(result)
-        self._answer.value = _verdict_html(result.ok, "AWS:", result.message)
+        """Send the policy with UpdateAssumeRolePolicy; show AWS's answer; call ``on_apply``.
+
+        Only to a role of the lab's (``ssmlab/ownership.py``): any other is refused, in the
+        answer, before anything is sent.
+        """
+        result = self.model.apply(self.lab.client("iam"), self.role, lab=self.lab)
+        shown = self.model.for_state
+        self.answer = self.model.shown(str(result))
+        answer = _verdict_html(result.ok, "AWS:", result.message)
         if result.document is not None:
-            self._answer.value += f"<pre>{html.escape(__import__('json').dumps(result.document, indent=2))}</pre>"
+            answer += f"<pre>{html.escape(__import__('json').dumps(result.document, indent=2))}</pre>"
+        self._answer.value = shown(answer)
         if self.on_apply is not None:
             self.on_apply()
         return result
@@ -213,7 +221,7 @@ class LabMap(_TextForm, widgets.VBox):
         return self.model.links
 
     def _draw(self) -> None:
-        parts = []
+        parts = []  # masked below: widget state is saved in the notebook
         for link in self.model.links:
             state = "ok" if link.ok else "broken"
             mark = "✓" if link.ok else "✗"
@@ -223,7 +231,7 @@ class LabMap(_TextForm, widgets.VBox):
                 f"{html.escape(link.reason)}</div>"
             )
         chain = '<span class="ssmlab-arrow">↔</span>'.join(parts)
-        self._chain.value = f'<div class="ssmlab-chain">{chain}</div>'
+        self._chain.value = self.model.for_state(f'<div class="ssmlab-chain">{chain}</div>')
 
     def text(self) -> str:
         return self.model.text()
@@ -302,7 +310,10 @@ class CheckBox(_TextForm, widgets.VBox):
         for name, box in self._boxes.items():
             self.model.set(name, box.value)
         feedback = self.model.check()
-        self._feedback.value = _verdict_html(feedback.ok, "Correct:" if feedback.ok else "Not yet:", feedback.message)
+        from ..privacy import for_state  # synced to the front end: a real account's id masked
+
+        self._feedback.value = for_state(
+            _verdict_html(feedback.ok, "Correct:" if feedback.ok else "Not yet:", feedback.message))
         return feedback
 
     def text(self) -> str:
