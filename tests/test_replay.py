@@ -116,7 +116,7 @@ class _OnAnAccount:
 def test_lesson_03_stand_in_left_behind_is_removed_on_an_account(lab):
     replay.rebuild(lab, 4)
     iam = lab.client("iam")
-    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))
+    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2), Tags=lab.tags)
     iam.put_role_policy(
         RoleName="role-for-restricted-learner",
         PolicyName="launch-instances",
@@ -125,7 +125,7 @@ def test_lesson_03_stand_in_left_behind_is_removed_on_an_account(lab):
     assert "role-for-restricted-learner" in state(lab)["roles"]
     replay._lesson_03(_OnAnAccount(lab), replay.names(lab))  # what start(lesson=4) does on an account
     assert state(lab) == AFTER_03
-    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))
+    iam.create_role(RoleName="role-for-restricted-learner", AssumeRolePolicyDocument=replay.trust_policy(replay.EC2), Tags=lab.tags)
     replay.rebuild(lab, 3, clear=True)  # an account taken back to lesson 03: the stand-in goes too
     assert state(lab) == AFTER_02
 
