@@ -15,16 +15,22 @@ or an AWS documentation page):
 - ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
 - ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it),
                        judged by moto's own policy evaluator.
+- ``sts_corrections``  temporary credentials (GetSessionToken, GetFederationToken) with
+                       ASIA access key ids.
+- ``cfn_corrections``  CreateStack's parameter validation, and a resource that fails
+                       rolls the stack back (ROLLBACK_COMPLETE) with AWS's events.
+- ``unmodelled``       every call the lab does not model answers in AWS's shape, in one
+                       line, at the offline server's dispatch (used by ``ssmlab.offline``).
 
 Nothing here is used against a real account: there the real agent and AWS answer.
 """
 
 from __future__ import annotations
 
-from . import ec2_corrections, iam_corrections, iam_simulator, ssm_api
+from . import cfn_corrections, ec2_corrections, iam_corrections, iam_simulator, ssm_api, sts_corrections
 
 # Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api)
+_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api, sts_corrections, cfn_corrections)
 _installed = False
 
 

@@ -42,6 +42,8 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.moto_server.werkzeug_app import create_backend_app as moto_create_backend_app
 from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 
+from . import cfn_corrections
+
 __all__ = ["CODE", "Dispatcher", "create_backend_app", "message_for"]
 
 #: The error code of every answer from here (AWS uses it for functionality a request
@@ -210,6 +212,10 @@ def create_backend_app(service: Any) -> flask.Flask:
             return _answer(flask.request, None)
 
         return _install_handlers(app)
+    if service == cfn_corrections.SERVICE:
+        # moto's CloudFormation is imported in the background (ssmlab.offline); its
+        # corrections are applied here, before the first CloudFormation request.
+        cfn_corrections.apply()
     return _install_handlers(moto_create_backend_app(service))
 
 
