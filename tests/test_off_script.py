@@ -208,6 +208,10 @@ CATALOGUE = [
     # --- EC2 -------------------------------------------------------------------------------
     error("ec2", "describe-instances", "--instance-ids", MISSING, code="InvalidInstanceID.NotFound",
           message=f"The instance ID '{MISSING}' does not exist", source="EC2 API reference, error codes"),
+    error("ec2", "run-instances", "--image-id", "ami-12345678", "--iam-instance-profile", "Name=for-ec3",
+          code="InvalidParameterValue",
+          message="Value (for-ec3) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+          source="hashicorp/terraform-provider-aws#27516, CiscoDevNet/cloud-cml#4"),
     ok("ec2", "describe-iam-instance-profile-associations", "--query", "IamInstanceProfileAssociations[].InstanceId",
        check=lambda out: len(out) == 1, source="EC2 API reference, DescribeIamInstanceProfileAssociations"),
     ok("ec2", "describe-instances", "--instance-ids", "{instance}",

@@ -22,7 +22,7 @@ def test_a_session_to_a_managed_instance_is_recorded_and_terminated(lab):
     # "John-07a16060613c408b5": the caller's name, a dash, 17 hex digits (CLI example).
     assert re.fullmatch(r"learner-0[0-9a-f]{16}", started["SessionId"])
     assert started["StreamUrl"] == (
-        f"wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/{started['SessionId']}?role=publish_subscribe"
+        f"wss://ssmmessages.us-east-1.amazonaws.com/v1/data-channel/{started['SessionId']}?stream=input"
     )
     assert started["TokenValue"]
     [active] = ssm.describe_sessions(State="Active")["Sessions"]

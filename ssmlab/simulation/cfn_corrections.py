@@ -33,11 +33,13 @@ from __future__ import annotations
 import contextvars
 import re
 import threading
+import uuid
 from typing import Any
 
 from moto.core.exceptions import ServiceException
-from moto.moto_api._internal import mock_random
 from werkzeug.exceptions import HTTPException
+
+from .ec2_corrections import invalid_instance_profile_name
 
 SERVICE = "cloudformation"
 _wanted = False
@@ -141,9 +143,17 @@ def _validated_create_stack(original):
 
 
 def _event(stack, logical_id: str, resource_type: str, physical_id: str, status: str, reason: str | None = None) -> None:
-    from moto.cloudformation.models import Event
+    """Append a resource event to the stack, in the fields of moto's ``Event``.
 
-    stack.events.append(Event(
+    Built without ``Event.__init__``, which draws its id from moto's seeded random: these
+    events must not shift the ids of the resources created after them (the lessons'
+    stored outputs show instance ids). Event ids are random on AWS too.
+    """
+    from moto.cloudformation.models import Event
+    from moto.core.utils import utcnow
+
+    event = Event.__new__(Event)
+    event.__dict__.update(
         stack_id=stack.stack_id,
         stack_name=stack.name,
         logical_resource_id=logical_id,
@@ -152,14 +162,18 @@ def _event(stack, logical_id: str, resource_type: str, physical_id: str, status:
         resource_status=status,
         resource_status_reason=reason,
         resource_properties=None,
-    ))
+        timestamp=utcnow(),
+        event_id=uuid.uuid4(),
+        client_request_token=None,
+    )
+    stack.events.append(event)
 
 
 def _ec2_reason(message: str, code: str) -> str:
     # How CloudFormation reports an EC2 API error of AWS::EC2::Instance (e.g.
     # ZoccoCss/kalisoc#1): the message, then the service's error details.
     return (f"{message} (Service: AmazonEC2; Status Code: 400; Error Code: {code}; "
-            f"Request ID: {mock_random.uuid4()}; Proxy: null)")
+            f"Request ID: {uuid.uuid4()}; Proxy: null)")
 
 
 def _instance_profile_problem(resource_json: dict[str, Any], resources_map, account_id: str) -> str | None:
@@ -178,10 +192,7 @@ def _instance_profile_problem(resource_json: dict[str, Any], resources_map, acco
         return None
     # EC2 API error for RunInstances (hashicorp/terraform-provider-aws#27516,
     # CiscoDevNet/cloud-cml#4): InvalidParameterValue.
-    return _ec2_reason(
-        f"Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
-        "InvalidParameterValue",
-    )
+    return _ec2_reason(invalid_instance_profile_name(name), "InvalidParameterValue")
 
 
 def _reporting_create_resource(original):

@@ -16,6 +16,13 @@ adds or replaces these methods (AWS-FACTS §7 lists the gaps):
   document → ``InvalidDocument``. ``AWS-RunShellScript`` output comes from
   ``instance_shell`` and is decided at SendCommand time.
 - ``GetCommandInvocation`` / ``ListCommandInvocations`` (the latter missing in moto).
+  SendCommand's printed fields, its ``InvalidParameters`` and the message-less errors
+  follow botocore's model and the CLI's examples (docs/aws-facts.md#send-command);
+  DescribeInstanceInformation's filters too (docs/aws-facts.md#describe-instance-information).
+- ``StartSession`` / ``TerminateSession`` / ``DescribeSessions``: missing in moto. A session
+  record per start, ``TargetNotConnected`` unless the node may open a session
+  (docs/aws-facts.md#session-manager). :func:`start_session` and :func:`terminate_session`
+  are public for ``ssmlab session``.
 - ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
   moto; needed for Default Host Management Configuration (AWS-FACTS §3).
 - ``StartAutomationExecution`` / ``GetAutomationExecution``: only for the runbook
@@ -334,7 +341,7 @@ def start_session(
         "SessionId": session_id,
         "TokenValue": mock_random.get_random_hex(64),
         # Format documented in StartSessionResponse.StreamUrl (botocore ssm model).
-        "StreamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}?role=publish_subscribe",
+        "StreamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}?stream=input",
     }
 
 
