@@ -20,6 +20,7 @@ LINE = "ssmlab's offline lab does not model {op} (aws {service} {command}). A re
     ("ec2", "get_serial_console_access_status", {}, "GetSerialConsoleAccessStatus",
      "get-serial-console-access-status"),  # EC2 protocol
     ("cloudformation", "list_stack_refactors", {}, "ListStackRefactors", "list-stack-refactors"),  # query
+    ("lambda", "get_account_settings", {}, "GetAccountSettings", "get-account-settings"),  # REST-JSON
 ])
 def test_unmodelled_operations_answer_in_awss_shape(lab, capfd, service, call, kwargs, op, command):
     capfd.readouterr()
