@@ -62,3 +62,24 @@ def test_a_crash_names_the_call_and_the_exception():
         "its simulation of this call failed (KeyError). A real AWS account answers it."
     )
     assert "\n" not in message
+
+
+def test_in_a_kernel_a_cell_shows_the_one_line_and_nothing_of_the_server(tmp_path):
+    # The issue's finding: the cell showed the server's traceback and an HTML page. Both the
+    # CLI helper's line and boto3's call run in the kernel, next to the server's threads.
+    from test_kernel import client, notebook
+
+    nb = notebook(
+        "import ssmlab\nlab = ssmlab.start(quiet=True)",
+        "!aws ssm describe-instance-patch-states --instance-ids i-0123456789abcdef0",
+        "from botocore.exceptions import ClientError\ntry:\n    lab.client('ssm').get_inventory()\n"
+        "except ClientError as error:\n    print(error.response['Error']['Code'])",
+    )
+    client(nb, tmp_path, allow_errors=True).execute()
+    texts = ["".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream") for cell in nb.cells]
+    assert texts[1].strip() == (
+        "An error occurred (NotImplemented) when calling the DescribeInstancePatchStates operation: "
+        "ssmlab's offline lab does not model DescribeInstancePatchStates "
+        "(aws ssm describe-instance-patch-states). A real AWS account answers it."
+    )
+    assert texts[2] == "NotImplemented\n"
