@@ -114,3 +114,23 @@ def test_a_wrong_type_through_create_stack(lab):
             {"ParameterKey": "Count", "ParameterValue": "two"}, {"ParameterKey": "Name", "ParameterValue": "ab"},
             {"ParameterKey": "Env", "ParameterValue": "dev"}])
     assert caught.value.response["Error"]["Message"] == "Parameter 'Count' must be a number."
+
+
+def test_update_stack_validates_parameters_and_refuses_a_rolled_back_stack(lab):
+    make_profile(lab)
+    cfn = lab.client("cloudformation")
+    profile = {"ParameterKey": "InstanceProfileName", "ParameterValue": "for-ec2"}
+    cfn.create_stack(StackName="good", TemplateBody=TEMPLATE, Parameters=[profile])
+    with pytest.raises(ClientError) as caught:
+        cfn.update_stack(StackName="good", UsePreviousTemplate=True, Parameters=[
+            {"ParameterKey": "InstanceProfileName", "UsePreviousValue": True},
+            {"ParameterKey": "InstanceType", "ParameterValue": "m5.24xlarge"}])
+    assert caught.value.response["Error"]["Message"] == "Parameter 'InstanceType' must be one of AllowedValues"
+    assert cfn.describe_stacks(StackName="good")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    stack_id = cfn.create_stack(StackName="typo", TemplateBody=TEMPLATE, Parameters=[
+        {"ParameterKey": "InstanceProfileName", "ParameterValue": "for-ec3"}])["StackId"]
+    with pytest.raises(ClientError) as refused:
+        cfn.update_stack(StackName="typo", TemplateBody=TEMPLATE, Parameters=[profile])
+    # bitovi/bitops#128, jenseickmeyer/todo-app-nodejs#5: AWS's words.
+    assert refused.value.response["Error"]["Message"] == (
+        f"Stack:{stack_id} is in ROLLBACK_COMPLETE state and can not be updated.")

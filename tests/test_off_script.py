@@ -233,6 +233,11 @@ CATALOGUE = [
           "--parameters", "ParameterKey=InstanceProfileName,ParameterValue=for ec2", code="ValidationError",
           message="Parameter 'InstanceProfileName' must match pattern [\\w+=,.@-]+",
           source="bonusbits/cloudformation_templates#6"),
+    error("cloudformation", "update-stack", "--stack-name", "stack-for-ec2", "--use-previous-template",
+          "--parameters", "ParameterKey=InstanceProfileName,UsePreviousValue=true",
+          "ParameterKey=InstanceType,ParameterValue=t2.nano", code="ValidationError",
+          message="Parameter 'InstanceType' must be one of AllowedValues",
+          source="aws/aws-sdk-ruby#1414 (UpdateStack validates as CreateStack)"),
     error("cloudformation", "describe-stacks", "--stack-name", "no-such-stack", code="ValidationError",
           message="Stack with id no-such-stack does not exist", source="CloudFormation API reference"),
     ok("cloudformation", "describe-stacks", "--stack-name", "stack-for-ec2", "--query", "Stacks[0].StackStatus",
@@ -311,5 +316,11 @@ def test_a_mistyped_instance_profile_rolls_the_stack_back(world):
     after = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
              if i["State"]["Name"] != "terminated"}
     assert after <= before  # nothing left running
+    updated, _ = run_aws(world, "cloudformation", "update-stack", "--stack-name", "typo-stack",
+                         "--use-previous-template",
+                         "--parameters", "ParameterKey=InstanceProfileName,ParameterValue=for-ec2")
+    # bitovi/bitops#128: a rolled-back stack can only be deleted.
+    assert updated.returncode == 255 and updated.stderr.strip().endswith(
+        "is in ROLLBACK_COMPLETE state and can not be updated.")
     deleted, _ = run_aws(world, "cloudformation", "delete-stack", "--stack-name", "typo-stack")
     assert deleted.returncode == 0

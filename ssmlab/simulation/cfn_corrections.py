@@ -7,7 +7,7 @@ instance again to resolve the outputs), and every attempt leaves another running
 without a profile; parameters outside ``AllowedValues``, off ``AllowedPattern`` or of the
 wrong type are accepted. On AWS (docs/aws-facts.md#cloudformation):
 
-1. CreateStack validates the parameters before anything exists: ``ValidationError``
+1. CreateStack (and UpdateStack) validates the parameters before anything exists: ``ValidationError``
    "Parameters: [X] must have values", "Parameters: [X] do not exist in the template",
    "Parameter 'X' must be one of AllowedValues", "Parameter 'X' must match pattern P",
    "Parameter 'X' must be a number.", and the length and value bounds.
@@ -137,6 +137,28 @@ def _validated_create_stack(original):
         return original(self, name, template, parameters, *args, **kwargs)
 
     return create_stack
+
+
+def _validated_update_stack(original):
+    # UpdateStack validates the new parameter values the same way; a parameter given with
+    # UsePreviousValue keeps the stack's value (moto's _resolve_update_parameters).
+    def update_stack(self, name, template, role_arn, parameters, tags):
+        from moto.cloudformation.exceptions import ValidationError
+        from moto.cloudformation.models import Stack
+
+        stack = self.get_stack(name)
+        resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters or [])
+        try:
+            parsed = Stack.parse_template(template) if template else {}
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            problem = parameter_problem(parsed, resolved)
+            if problem:
+                raise ValidationError(name, message=problem)
+        return original(self, name, template, role_arn, parameters, tags)
+
+    return update_stack
 
 
 # ---------------------------------------------------------- 2. failure and rollback
@@ -292,6 +314,7 @@ def apply() -> None:
 
         patches = [
             (CloudFormationBackend, "create_stack", _validated_create_stack),
+            (CloudFormationBackend, "update_stack", _validated_update_stack),
             (Stack, "create_resources", _rolling_back_create_resources),
             (parsing, "parse_and_create_resource", _reporting_create_resource),
         ]
