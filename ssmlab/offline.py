@@ -29,14 +29,11 @@ from moto.settings import load_iam_aws_managed_policies  # noqa: E402
 from moto.core.base_backend import BackendDict, backend_lock  # noqa: E402
 from moto.core.model_instances import reset_model_data  # noqa: E402
 from moto.moto_api._internal import mock_random  # noqa: E402
-from moto.moto_server.werkzeug_app import (  # noqa: E402
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from . import simulation  # noqa: E402
+from .simulation import unmodelled  # noqa: E402
 from .errors import LabError  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
@@ -46,11 +43,23 @@ ACCOUNT_ID = "123456789012"
 
 
 class _QuietRequestHandler(MotoRequestHandler):
-    """moto's handler without werkzeug's per-request log lines (they would land in cells)."""
+    """moto's handler without werkzeug's log lines (they would land in cells).
+
+    Per-request lines print only with ``log_requests``; werkzeug's error lines ("Error on
+    request:" and a traceback) never print: they go to the ``ssmlab.offline`` logger at
+    DEBUG level. A request the lab cannot answer gets an AWS-shaped error instead
+    (``simulation.unmodelled``).
+    """
 
     def log_request(self, code="-", size="-"):  # noqa: D401 - werkzeug's signature
         if self.server.log_requests:
             super().log_request(code, size)
+
+    def log(self, type, message, *args):  # noqa: A002 - werkzeug's signature
+        if type == "error":
+            unmodelled.log.debug(message, *args)
+            return
+        super().log(type, message, *args)
 
 
 def _load_managed_policies_once_and_in_the_labs_partition() -> None:
@@ -158,7 +167,8 @@ class OfflineEndpoint:
         logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
         _check_port_free(port)
         _import_cloudformation_meanwhile()
-        app = DomainDispatcherApplication(create_backend_app)
+        # moto's dispatcher, with AWS-shaped answers for what the lab does not model.
+        app = unmodelled.Dispatcher()
         self._server = make_server(
             LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
         )

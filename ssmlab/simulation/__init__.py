@@ -1,8 +1,8 @@
 """The offline lab's simulated world.
 
 Everything ssmlab changes or adds to moto lives in this sub-package, one module per
-concern, each extension citing the AWS behaviour it reproduces (../shared/AWS-FACTS.md
-or an AWS documentation page):
+concern, each extension citing the AWS behaviour it reproduces (docs/aws-facts.md,
+with its sources):
 
 - ``ec2_corrections``  the default VPC's internet gateway and route, as AWS creates them.
 - ``iam_corrections``  CreateRole validation, AssumeRole honouring trust policies,
@@ -19,6 +19,12 @@ or an AWS documentation page):
                        checkers use it; docs/aws-facts.md#policy-evaluation).
 - ``_moto``            the one place the evaluator and its callers reach into moto:
                        its wildcard matcher and the IAM backend's policies, checked at import.
+- ``sts_corrections``  temporary credentials (GetSessionToken, GetFederationToken) with
+                       ASIA access key ids.
+- ``cfn_corrections``  CreateStack's parameter validation, and a resource that fails
+                       rolls the stack back (ROLLBACK_COMPLETE) with AWS's events.
+- ``unmodelled``       every call the lab does not model answers in AWS's shape, in one
+                       line, at the offline server's dispatch (used by ``ssmlab.offline``).
 
 Nothing here is used against a real account (there the real agent and AWS answer), except
 ``policy``, which judges documents alone (the lab map and the checkers use it there too).
@@ -31,14 +37,16 @@ import sys
 # Modules that patch moto; each exposes install() (idempotent) and may expose reset().
 # Imported by install(), not here, so that ``simulation.policy`` (pure, used by the
 # checkers) can be imported without loading moto.
-_PATCH_MODULES = ("ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api")
+_PATCH_MODULES = (
+    "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "sts_corrections", "cfn_corrections",
+)
 _installed = False
 
 
 def _patch_modules():
-    from . import ec2_corrections, iam_corrections, iam_simulator, ssm_api
+    import importlib
 
-    return (ec2_corrections, iam_corrections, iam_simulator, ssm_api)
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in _PATCH_MODULES)
 
 
 def install() -> None:

@@ -12,6 +12,10 @@
   security group without inbound rules, and the instance would silently get neither —
   IMDSv1 would work on it, and Default Host Management Configuration (which requires
   IMDSv2) would be refused.
+- ``RunInstances`` with an instance profile name that does not exist. EC2 answers
+  ``InvalidParameterValue`` "Value (NAME) for parameter iamInstanceProfile.name is invalid.
+  Invalid IAM Instance Profile name" (docs/aws-facts.md#cloudformation); moto answers IAM's
+  ``NoSuchEntity``, a code EC2 never returns.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ def install() -> None:
 
     EC2Backend.create_default_vpc = create_default_vpc_with_internet_gateway
     _apply_instance_properties_from_cloudformation()
+    _invalid_instance_profile_name_in_ec2s_words()
     _installed = True
 
 
@@ -68,3 +73,27 @@ def _apply_instance_properties_from_cloudformation() -> None:
         return instance
 
     Instance.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def invalid_instance_profile_name(name: str) -> str:
+    """EC2's message for an instance profile name that does not exist (RunInstances)."""
+    return f"Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+
+
+def _invalid_instance_profile_name_in_ec2s_words() -> None:
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.iam.models import iam_backends
+
+    run_instances = InstanceResponse.run_instances
+
+    def run_instances_checking_the_profile_name(self):
+        name = self._get_param("IamInstanceProfile.Name")
+        if name:
+            iam = iam_backends[self.current_account]["aws"]
+            if not any(profile.name == name for profile in iam.get_instance_profiles()):
+                raise EC2ClientError("InvalidParameterValue", invalid_instance_profile_name(name))
+        return run_instances(self)
+
+    run_instances_checking_the_profile_name.__wrapped__ = run_instances
+    InstanceResponse.run_instances = run_instances_checking_the_profile_name

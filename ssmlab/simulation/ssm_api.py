@@ -16,6 +16,13 @@ adds or replaces these methods (AWS-FACTS §7 lists the gaps):
   document → ``InvalidDocument``. ``AWS-RunShellScript`` output comes from
   ``instance_shell`` and is decided at SendCommand time.
 - ``GetCommandInvocation`` / ``ListCommandInvocations`` (the latter missing in moto).
+  SendCommand's printed fields, its ``InvalidParameters`` and the message-less errors
+  follow botocore's model and the CLI's examples (docs/aws-facts.md#send-command);
+  DescribeInstanceInformation's filters too (docs/aws-facts.md#describe-instance-information).
+- ``StartSession`` / ``TerminateSession`` / ``DescribeSessions``: missing in moto. A session
+  record per start, ``TargetNotConnected`` unless the node may open a session
+  (docs/aws-facts.md#session-manager). :func:`start_session` and :func:`terminate_session`
+  are public for ``ssmlab session``.
 - ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
   moto; needed for Default Host Management Configuration (AWS-FACTS §3).
 - ``StartAutomationExecution`` / ``GetAutomationExecution``: only for the runbook
@@ -70,7 +77,9 @@ SERVICE_SETTING_DEFAULTS = {
 
 
 def _error(code: str) -> type[ServiceException]:
-    return type(code, (ServiceException,), {"code": code})
+    # str() is the message alone: moto's JSON serialiser falls back to str(error) for an
+    # empty message, which would send "Code: " where AWS sends no message at all.
+    return type(code, (ServiceException,), {"code": code, "__str__": lambda self: self.message})
 
 
 InvalidInstanceId = _error("InvalidInstanceId")
@@ -78,6 +87,10 @@ InvalidDocument = _error("InvalidDocument")
 InvalidCommandId = _error("InvalidCommandId")
 InvocationDoesNotExist = _error("InvocationDoesNotExist")
 InvalidFilterKey = _error("InvalidFilterKey")
+InvalidInstanceInformationFilterValue = _error("InvalidInstanceInformationFilterValue")
+InvalidParameters = _error("InvalidParameters")
+TargetNotConnected = _error("TargetNotConnected")
+DoesNotExistException = _error("DoesNotExistException")
 ServiceSettingNotFound = _error("ServiceSettingNotFound")
 ValidationException = _error("ValidationException")
 AutomationDefinitionNotFoundException = _error("AutomationDefinitionNotFoundException")
@@ -166,20 +179,72 @@ def _matches(info: dict[str, Any], key: str, values: list[str], state, account_i
         return info["AgentVersion"] in values
     if key == "IamRole":
         return state.role_name in values
+    if key == "SourceIds":
+        return info["SourceId"] in values
+    if key == "SourceTypes":
+        return info["SourceType"] in values
+    if key in ("AssociationStatus", "ActivationIds"):
+        # The lab's nodes have no State Manager associations and are EC2 instances, never
+        # activated hybrid nodes: neither AssociationStatus nor ActivationId is in their
+        # InstanceInformation, so such a filter matches none of them.
+        return False
     if key.startswith("tag:"):
         return _tags_of(account_id, region, info["InstanceId"]).get(key[4:]) in values
     if key == "tag-key":
         return any(k in values for k in _tags_of(account_id, region, info["InstanceId"]))
-    raise InvalidFilterKey(f"The specified filter key {key} is not valid.")
+    raise InvalidFilterKey("")  # botocore's InvalidFilterKey shape has no message member
+
+
+# DescribeInstanceInformation's filter keys (botocore ssm model,
+# InstanceInformationStringFilter.Key; the legacy list's InstanceInformationFilterKey enum
+# is a subset), and ResourceType's values: docs/aws-facts.md#describe-instance-information.
+INSTANCE_INFORMATION_FILTER_KEYS = (
+    "ActivationIds", "AgentVersion", "AssociationStatus", "IamRole", "InstanceIds",
+    "PingStatus", "PlatformTypes", "ResourceType", "SourceIds", "SourceTypes",
+)
+RESOURCE_TYPES = ("EC2Instance", "ManagedInstance")
+
+
+def instance_information_filters(legacy: list[dict] | None, filters: list[dict] | None) -> list[tuple[str, list[str]]]:
+    """The (key, values) pairs of a DescribeInstanceInformation request, validated as AWS does.
+
+    - ``InstanceInformationFilterList`` together with ``Filters``: an error (botocore model:
+      "Attempting to use InstanceInformationFilterList and Filters leads to an exception
+      error").
+    - ``ResourceType``: one value, EC2Instance or ManagedInstance
+      (``InvalidInstanceInformationFilterValue``, boto/boto3#3027, aws/aws-sdk#130).
+    - a tag filter with any other filter: ``ValidationException`` "Cannot mix tag or
+      inventory filter with any other filter." (danmx/sigil#61; botocore model: "Tag
+      filters can't be combined with other filter types").
+    - any other key: ``InvalidFilterKey`` (no message: its shape has none).
+    """
+    if legacy and filters:
+        raise ValidationException(
+            "InstanceInformationFilterList and Filters cannot be used together; use Filters."
+        )
+    pairs = [(item.get("key"), item.get("valueSet", []) or []) for item in legacy or []]
+    pairs += [(item.get("Key"), item.get("Values", []) or []) for item in filters or []]
+    for key, values in pairs:
+        if not (key in INSTANCE_INFORMATION_FILTER_KEYS or key == "tag-key" or str(key).startswith("tag:")):
+            raise InvalidFilterKey("")
+        if key == "ResourceType":
+            if len(values) != 1:
+                raise InvalidInstanceInformationFilterValue("ResourceType filter may contain only one value.")
+            if values[0] not in RESOURCE_TYPES:
+                raise InvalidInstanceInformationFilterValue(
+                    "ResourceType filter is invalid, valid values are EC2Instance, ManagedInstance"
+                )
+    tags = [key for key, _ in pairs if key == "tag-key" or key.startswith("tag:")]
+    if tags and len(tags) != len(pairs):
+        raise ValidationException("Cannot mix tag or inventory filter with any other filter.")
+    return pairs
 
 
 def describe_instance_information(self) -> ActionResult:
     account_id, region = self.current_account, self.region
-    filters: list[tuple[str, list[str]]] = []
-    for item in self._get_param("InstanceInformationFilterList", []) or []:
-        filters.append((item.get("key"), item.get("valueSet", [])))
-    for item in self._get_param("Filters", []) or []:
-        filters.append((item.get("Key"), item.get("Values", [])))
+    filters = instance_information_filters(
+        self._get_param("InstanceInformationFilterList"), self._get_param("Filters")
+    )
     result = []
     for state in agent.managed_instances(account_id, region):
         info = _instance_information(state)
@@ -198,11 +263,167 @@ def describe_instance_information(self) -> ActionResult:
     return ActionResult(response)
 
 
+def session_target_connected(account_id: str, region: str, target: str) -> bool:
+    """May Session Manager open a session to ``target`` now? (GetConnectionStatus, StartSession)
+
+    The node is managed and its agent can open the ssmmessages channel.
+    """
+    state = agent.observe(account_id, region, target)
+    return state.registered and state.session_channel
+
+
 def get_connection_status(self) -> ActionResult:
     target = self._get_param("Target")
-    state = agent.observe(self.current_account, self.region, target)
-    connected = state.registered and state.session_channel
+    connected = session_target_connected(self.current_account, self.region, target)
     return ActionResult({"Target": target, "Status": "connected" if connected else "notconnected"})
+
+
+# ---------------------------------------------------------------------------------------
+# Session Manager: StartSession, TerminateSession, DescribeSessions
+# (docs/aws-facts.md#session-manager). A session is a record on the SSM backend; no data
+# channel exists offline (`ssmlab session` opens the simulated shell beside a record).
+
+# Session documents AWS owns (Session Manager User Guide, "Session document schema");
+# without DocumentName a shell session starts (SSM-SessionManagerRunShell).
+SESSION_DOCUMENTS = (
+    "SSM-SessionManagerRunShell",
+    "AWS-StartSSHSession",
+    "AWS-StartPortForwardingSession",
+    "AWS-StartPortForwardingSessionToRemoteHost",
+    "AWS-StartInteractiveCommand",
+    "AWS-StartNonInteractiveCommand",
+)
+ACTIVE_SESSION_STATUSES = ("Connected", "Connecting", "Disconnected", "Terminating")
+
+
+def _sessions(account_id: str, region: str) -> dict[str, dict[str, Any]]:
+    return _state(_ssm_backend(account_id, region)).setdefault("sessions", {})
+
+
+def start_session(
+    account_id: str,
+    region: str,
+    target: str,
+    caller: str,
+    document_name: str | None = None,
+    reason: str | None = None,
+) -> dict[str, str]:
+    """Open a Session Manager session record; return StartSession's answer.
+
+    ``caller`` is the ARN of who starts it (an IAM user's or an assumed-role session's):
+    the session is theirs (``Owner``) and its id is ``<name>-<17 hex digits>`` with the
+    ARN's last part as name, as AWS names sessions ("John-07a16060613c408b5", the AWS CLI's
+    bundled describe-sessions example). Raises ``TargetNotConnected`` ("<target> is not
+    connected.", aws/session-manager-plugin#5) unless the node is managed and may open a
+    session now, and ``InvalidDocument`` for a document that is not a session document.
+    Returns ``{"SessionId", "TokenValue", "StreamUrl"}``.
+    """
+    if document_name and document_name not in SESSION_DOCUMENTS:
+        raise InvalidDocument("The specified document does not exist.")
+    if not session_target_connected(account_id, region, target):
+        raise TargetNotConnected(f"{target} is not connected.")
+    name = caller.rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    session_id = f"{name}-0{mock_random.get_random_hex(16)}"
+    record: dict[str, Any] = {
+        "SessionId": session_id,
+        "Target": target,
+        "Status": "Connected",
+        "StartDate": _now(),
+        "Owner": caller,
+        "OutputUrl": {},
+    }
+    if document_name:
+        record["DocumentName"] = document_name
+    if reason:
+        record["Reason"] = reason
+    _sessions(account_id, region)[session_id] = record
+    return {
+        "SessionId": session_id,
+        "TokenValue": mock_random.get_random_hex(64),
+        # Format documented in StartSessionResponse.StreamUrl (botocore ssm model).
+        "StreamUrl": f"wss://ssmmessages.{region}.amazonaws.com/v1/data-channel/{session_id}?stream=input",
+    }
+
+
+def terminate_session(account_id: str, region: str, session_id: str) -> dict[str, str]:
+    """End a session (Status Terminated, EndDate now); return TerminateSession's answer.
+
+    TerminateSession lists no not-found error (botocore model: InternalServerError only):
+    an unknown or already terminated id answers with the id as well.
+    """
+    record = _sessions(account_id, region).get(session_id)
+    if record is not None and record["Status"] in ACTIVE_SESSION_STATUSES:
+        record["Status"] = "Terminated"
+        record["EndDate"] = _now()
+    return {"SessionId": session_id}
+
+
+def describe_sessions(account_id: str, region: str, state: str, filters: list[dict] | None = None) -> list[dict[str, Any]]:
+    """DescribeSessions' list: ``Active`` (connected or disconnected) or ``History``, newest
+    first, narrowed by the SessionFilter keys of the botocore model."""
+    if state not in ("Active", "History"):
+        raise ValidationException(
+            f"1 validation error detected: Value '{state}' at 'state' failed to satisfy "
+            "constraint: Member must satisfy enum value set: [Active, History]"
+        )
+    found = []
+    for record in _sessions(account_id, region).values():
+        active = record["Status"] in ACTIVE_SESSION_STATUSES
+        if active != (state == "Active"):
+            continue
+        if all(_session_matches(record, item.get("key"), item.get("value")) for item in filters or []):
+            found.append(dict(record))
+    return sorted(found, key=lambda r: r["StartDate"], reverse=True)
+
+
+def _session_matches(record: dict[str, Any], key: str | None, value: str | None) -> bool:
+    if key in ("InvokedAfter", "InvokedBefore"):
+        try:
+            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationException(f"Invalid value for filter {key}: {value}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return record["StartDate"] >= moment if key == "InvokedAfter" else record["StartDate"] < moment
+    if key == "AccessType":
+        return value == "Standard"
+    if key in ("Target", "Owner", "Status", "SessionId"):
+        return record.get(key) == value
+    raise InvalidFilterKey("")
+
+
+def _caller_arn(response) -> str:
+    from moto.sts.models import sts_backends
+
+    sts = sts_backends[response.current_account]["global"]
+    return sts.get_caller_identity(response.get_access_key(), response.region)[1]
+
+
+def start_session_action(self) -> ActionResult:
+    return ActionResult(start_session(
+        self.current_account,
+        self.region,
+        self._get_param("Target"),
+        _caller_arn(self),
+        document_name=self._get_param("DocumentName"),
+        reason=self._get_param("Reason"),
+    ))
+
+
+def terminate_session_action(self) -> ActionResult:
+    return ActionResult(terminate_session(self.current_account, self.region, self._get_param("SessionId")))
+
+
+def describe_sessions_action(self) -> ActionResult:
+    sessions = describe_sessions(
+        self.current_account, self.region, self._get_param("State"), self._get_param("Filters")
+    )
+    max_results = int(self._get_param("MaxResults") or 200)
+    start = int(self._get_param("NextToken") or 0)
+    response: dict[str, Any] = {"Sessions": sessions[start : start + max_results]}
+    if start + max_results < len(sessions):
+        response["NextToken"] = str(start + max_results)
+    return ActionResult(response)
 
 
 def _document_exists(backend, name: str) -> bool:
@@ -279,6 +500,7 @@ def send_command(self) -> ActionResult:
         raise InvalidDocument("The specified document does not exist.")
     if not instance_ids and not targets:
         raise ValidationException("InstanceIds or Targets must be specified.")
+    check_document_parameters(document, parameters)
     managed = {s.instance_id: s for s in agent.managed_instances(account_id, region)}
     invalid = [iid for iid in instance_ids if iid not in managed]
     if invalid:
@@ -335,7 +557,58 @@ def send_command(self) -> ActionResult:
     # SendCommand itself answers while the command is still Pending, counts at 0.
     response = command.response_object()
     response.update(Status="Pending", StatusDetails="Pending", CompletedCount=0, ErrorCount=0)
+    response.update(sent_command_fields(self))
     return ActionResult({"Command": response})
+
+
+# The parameters of the script runners (their documents' "parameters": commands required,
+# workingDirectory and executionTimeout optional): docs/aws-facts.md#send-command.
+DOCUMENT_PARAMETERS = {
+    "AWS-RunShellScript": ({"commands"}, {"workingDirectory", "executionTimeout"}),
+    "AWS-RunPowerShellScript": ({"commands"}, {"workingDirectory", "executionTimeout"}),
+}
+
+
+def check_document_parameters(document: str, parameters: dict[str, Any]) -> None:
+    """``InvalidParameters`` when a required parameter is missing or an unknown one is given.
+
+    botocore model, InvalidParameters: "You must specify values for all required
+    parameters in the SSM document. You can only supply values to parameters defined in
+    the SSM document." AWS sends it without a message (claranet/ssha#71), so the CLI's
+    line ends after "SendCommand operation:".
+    """
+    known = DOCUMENT_PARAMETERS.get(document)
+    if known is None:
+        return
+    required, optional = known
+    given = {name for name, values in parameters.items() if values}
+    if not required <= given or set(parameters) - required - optional:
+        raise InvalidParameters("")
+
+
+def sent_command_fields(response) -> dict[str, Any]:
+    """SendCommand's Command fields that moto fills with placeholders or leaves out.
+
+    What the request asked, else AWS's empties, as in the AWS CLI's bundled example
+    (awscli/examples/ssm/send-command.rst): ``DocumentVersion: ""``,
+    ``NotificationConfig: {NotificationArn: "", NotificationEvents: [],
+    NotificationType: ""}``, ``CloudWatchOutputConfig: {CloudWatchLogGroupName: "",
+    CloudWatchOutputEnabled: false}`` (moto: "string" and ["Success"]).
+    """
+    notification = response._get_param("NotificationConfig") or {}
+    cloudwatch = response._get_param("CloudWatchOutputConfig") or {}
+    return {
+        "DocumentVersion": response._get_param("DocumentVersion") or "",
+        "NotificationConfig": {
+            "NotificationArn": notification.get("NotificationArn", ""),
+            "NotificationEvents": notification.get("NotificationEvents", []),
+            "NotificationType": notification.get("NotificationType", ""),
+        },
+        "CloudWatchOutputConfig": {
+            "CloudWatchLogGroupName": cloudwatch.get("CloudWatchLogGroupName", ""),
+            "CloudWatchOutputEnabled": bool(cloudwatch.get("CloudWatchOutputEnabled", False)),
+        },
+    }
 
 
 def _invocation_record(backend, command_id: str) -> dict[str, Any]:
@@ -360,7 +633,9 @@ def get_command_invocation(self) -> ActionResult:
     record = _invocation_record(self.ssm_backend, command_id)
     run = record["runs"].get(instance_id)
     if run is None or (plugin_name and plugin_name != run["plugin"]):
-        raise InvocationDoesNotExist("An error occurred (InvocationDoesNotExist) when calling the GetCommandInvocation operation")
+        # No message: botocore's InvocationDoesNotExist shape has none, and AWS sends none
+        # (aws/aws-sdk#86, guardian/ssm-scala#34); docs/aws-facts.md#send-command.
+        raise InvocationDoesNotExist("")
     started = record["started"]
     delivered = run["status"] != "DeliveryTimedOut"
     response = {
@@ -533,6 +808,9 @@ _HANDLERS = {
     "get_automation_execution": get_automation_execution,
     "describe_instance_information": describe_instance_information,
     "get_connection_status": get_connection_status,
+    "start_session": start_session_action,
+    "terminate_session": terminate_session_action,
+    "describe_sessions": describe_sessions_action,
     "send_command": send_command,
     "get_command_invocation": get_command_invocation,
     "list_command_invocations": list_command_invocations,
