@@ -17,13 +17,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ssmlab"
 KNOWN_CIRCLES = [
     # One component made of three circles:
     # - lab -> preflight (lab.start, lazy) and preflight -> lab (lazy);
-    # - lab -> offline (lazy) -> simulation -> ssm_api -> diagnostics (lazy) -> lab (lazy);
+    # - ssm_api -> diagnostics (lazy) -> lab (lazy) -> preflight (lazy) -> ... -> ssm_api
+    #   (offline and simulation left it: simulation imports its patch modules by name);
     # - agent -> ssm_api (dhmc_role_setting, lazy) and ssm_api -> agent.
     {
         "ssmlab.lab",
         "ssmlab.preflight",
-        "ssmlab.offline",
-        "ssmlab.simulation",
         "ssmlab.simulation.ssm_api",
         "ssmlab.simulation.diagnostics",
         "ssmlab.simulation.agent",
@@ -40,6 +39,11 @@ MOTO_IMPORTERS = {
     "ssmlab.simulation.iam_corrections",
     "ssmlab.simulation.iam_simulator",
     "ssmlab.simulation.ssm_api",
+    # Corrections that patch moto's CloudFormation, STS and the server's dispatch: to move
+    # behind _moto.py with the others.
+    "ssmlab.simulation.cfn_corrections",
+    "ssmlab.simulation.sts_corrections",
+    "ssmlab.simulation.unmodelled",
 }
 
 
