@@ -72,14 +72,22 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _scrub(args: argparse.Namespace) -> int:
-    from .scrub import scrub_notebook
+    from .scrub import NotANotebook, scrub_notebook
 
-    for path in args.notebooks:
+    results = []
+    for path in args.notebooks:  # every file is read before any is written
         try:
-            print(scrub_notebook(path).line())
-        except (OSError, ValueError) as exc:
-            raise LabError(f"{path} could not be read as a notebook ({exc}).") from None
-    return 0
+            results.append(scrub_notebook(path, write=False))
+        except NotANotebook as exc:
+            raise LabError(str(exc)) from None
+    dirty = False
+    for result in results:
+        if not args.check and result.masked:
+            result = scrub_notebook(result.path)
+        print(result.line(check=args.check))
+        dirty = dirty or result.masked or result.sources
+    # --check (CI, pre-commit): status 1 when a notebook would change or a source holds an id.
+    return 1 if args.check and dirty else 0
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -123,9 +131,13 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.set_defaults(run=_cleanup)
 
     scrub = commands.add_parser(
-        "scrub", help="mask account ids, ARNs' account parts and keys in notebooks' stored outputs"
+        "scrub", help="mask account ids, keys and IAM unique ids in notebooks' outputs, metadata and attachments"
     )
     scrub.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    scrub.add_argument(
+        "--check", action="store_true",
+        help="change nothing; exit 1 if a notebook would change or a cell's source holds an id",
+    )
     scrub.set_defaults(run=_scrub)
 
     diagnose = commands.add_parser(
