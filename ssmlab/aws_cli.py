@@ -91,9 +91,15 @@ class _Zygote:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The helper ends with the kernel, even on kill -9: it watches its end of this socket
+        # (closed when the kernel's process ends) and, on Linux, asks for SIGKILL when its
+        # parent ends (prctl PR_SET_PDEATHSIG) -- the latter only when started from the main
+        # thread, since Linux sends it when the forking *thread* ends. Its children (each
+        # `aws` command) ask for the same when the helper ends.
+        parent = [str(os.getpid())] if threading.current_thread() is threading.main_thread() else []
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _ZYGOTE_BOOT, str(_ZYGOTE), str(theirs.fileno())],
+                [sys.executable, "-c", _ZYGOTE_BOOT, str(_ZYGOTE), str(theirs.fileno()), *parent],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -107,11 +107,16 @@ class Lab:
         """Remove what the lab created (its prefix and ``ssmlab:lab`` tag), printing each.
 
         ``dry_run`` only lists it; ``all_users`` covers every ``ssmlab-*`` prefix. Safe to
-        run again. Returns a report (``.removed``, ``.kept``, ``.failed``).
+        run again. Returns a report (``.removed``, ``.kept``, ``.failed``). The files the
+        lessons wrote in the current folder (``assume-role-policy.json``, ...) go too.
         """
         from .cleanup import cleanup
+        from .lesson_files import remove_lesson_files
 
-        return cleanup(self, dry_run=dry_run, all_users=all_users)
+        report = cleanup(self, dry_run=dry_run, all_users=all_users)
+        # The files the lessons wrote beside the notebooks (ssmlab/lesson_files.py).
+        remove_lesson_files(Path.cwd(), dry_run=dry_run)
+        return report
 
     def diagnose(self, instance_id: str, *, table: bool = True) -> None:
         """Print what ``sudo ssm-cli get-diagnostics --output table`` and the agent's log
