@@ -15,6 +15,9 @@ from .errors import LabError
 def _serve(args: argparse.Namespace) -> int:
     from . import lab as lab_module
 
+    # Bad arguments are one sentence before anything starts (a port out of range, a Region
+    # moto has no backend for).
+    lab_module.check_arguments("offline", region=args.region, port=args.port, seed=args.seed)
     # Handle the signals before saying "Serving": a signal right after it stops cleanly.
     stopping = threading.Event()
 
@@ -106,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the offline lab as a local AWS endpoint until interrupted"
     )
-    serve.add_argument("--port", type=int, default=5000, help="TCP port on 127.0.0.1 (default 5000)")
+    serve.add_argument("--port", type=int, default=5000,
+                       help="TCP port on 127.0.0.1 (default 5000; 0: any free port, printed)")
     serve.add_argument("--seed", type=int, default=1, help="seed for resource ids (default 1)")
     serve.add_argument("--region", default="us-east-1", help="default Region (us-east-1)")
     serve.set_defaults(run=_serve)

@@ -459,6 +459,12 @@ def _check_arguments(backend, region, lesson, seed, prefix, port) -> str:
     return chosen
 
 
+def check_arguments(backend: str | None = None, *, region=None, lesson=None, seed=None,
+                    prefix=None, port: int = 0) -> str:
+    """What start() checks before it starts anything: the backend chosen, or LabError."""
+    return _check_arguments(backend, region, lesson, seed, prefix, port)
+
+
 def current() -> Lab | None:
     """The lab started last in this process, if any."""
     return _current
