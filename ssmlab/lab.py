@@ -252,10 +252,15 @@ def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
     def refuse_when_stopped(request, **_):
         # A lab client after stop(), or after its server died: one sentence at once,
         # not botocore's retries against a closed port.
-        if _endpoint is not endpoint:
+        if _endpoint is None:
             raise LabError(
                 "This lab was stopped (ssmlab.stop()): start one again with "
                 "`lab = ssmlab.start(lesson=N)` and make its clients with lab.client(...)."
+            )
+        if _endpoint is not endpoint:
+            raise LabError(
+                "This lab's server was replaced by a newer ssmlab.start(): use the lab that "
+                "start() returned, and make clients with its lab.client(...)."
             )
         if not endpoint.alive():
             raise LabError(isolation.dead_server_sentence())

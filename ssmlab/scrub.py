@@ -100,7 +100,8 @@ NBFORMAT = 4
 
 def is_text_mime(mime: str) -> bool:
     """True if nbformat stores ``mime`` as text, False if as base64 binary (nbformat's rule:
-    text/*, JSON, JavaScript, and +json/+xml types such as image/svg+xml are text)."""
+    text/*, JSON, JavaScript, and +json/+xml types such as image/svg+xml are text;
+    docs/aws-facts.md#robust-notebook-binary)."""
     mime = mime.split(";")[0].strip().lower()
     return (
         mime.startswith("text/")
