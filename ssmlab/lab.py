@@ -367,12 +367,18 @@ def start(
     """
     global _current
     chosen = _check_arguments(backend, region, lesson, seed, prefix, port)
-    if chosen == "offline":
-        lab = _start_offline(
-            region or DEFAULT_REGION, seed, port
-        )
-    else:
-        lab = _start_aws(region, prefix)
+    was_running, started = _current is not None, False
+    try:
+        if chosen == "offline":
+            lab = _start_offline(
+                region or DEFAULT_REGION, seed, port
+            )
+        else:
+            lab = _start_aws(region, prefix)
+        started = True
+    finally:
+        if not started and not was_running:
+            stop()  # e.g. the port was taken: the environment back, nothing left running
     _current = lab
     aws_cli.install()  # plain `!aws` lines go to a ready AWS CLI (see aws_cli)
     if lesson is not None:

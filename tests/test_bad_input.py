@@ -528,3 +528,19 @@ def test_lab_cleanup_leaves_files_outside_a_lesson_folder(tmp_path, monkeypatch)
     (tmp_path / "assume-role-policy.json").write_text("{}")
     ssmlab.start(quiet=True).cleanup()
     assert (tmp_path / "assume-role-policy.json").exists()
+
+
+def test_a_port_in_use_refuses_the_start_and_gives_everything_back():
+    import os
+    import socket
+
+    ssmlab.stop()
+    before = dict(os.environ)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(LabError, match=rf"^Port {port} on 127.0.0.1 is already in use"):
+            ssmlab.start(port=port, quiet=True)
+    assert ssmlab.current() is None and lab_module._endpoint is None
+    assert dict(os.environ) == before
