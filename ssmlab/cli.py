@@ -4,6 +4,7 @@ instance, clean up a real account, scrub notebooks before sharing them."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -94,9 +95,16 @@ def _scrub(args: argparse.Namespace) -> int:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from .simulation import diagnostics
+    # It asks an offline lab only: a profile in AWS_PROFILE (which moto's import and boto3
+    # read, and which may name a profile that no longer exists) plays no part.
+    profiles = {name: os.environ.pop(name) for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+                if name in os.environ}
+    try:
+        from .simulation import diagnostics
 
-    return diagnostics.main(args)
+        return diagnostics.main(args)
+    finally:
+        os.environ.update(profiles)
 
 
 def build_parser() -> argparse.ArgumentParser:

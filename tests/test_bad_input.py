@@ -42,7 +42,8 @@ def deep(n: int) -> str:
 class Case:
     name: str
     run: Callable  # (context) -> result; context has .lab, .tmp, .monkeypatch
-    kind: str  # "LabError", "AWS error", "Feedback", "command: one sentence", "command: usage"
+    kind: str  # "LabError", "AWS error", "Feedback", "command: one sentence", "command: usage",
+    # "doctor: FAIL line"
     needs_lab: bool = False  # a running offline lab
     refused_start: bool = False  # a start() that must leave no lab running
 
@@ -104,6 +105,19 @@ def _(c):
 @case("aws backend, region='xx-nowhere-1'", "LabError", refused_start=True)
 def _(c):
     return ssmlab.start("aws", region="xx-nowhere-1", quiet=True)
+
+
+@case("doctor --aws with AWS_PROFILE=nope: a FAIL line, NO-GO", "doctor: FAIL line")
+def _(c):
+    c.monkeypatch.setenv("AWS_PROFILE", "nope")
+    c.monkeypatch.setenv("AWS_CONFIG_FILE", str(c.tmp / "none"))
+    c.monkeypatch.setenv("SSMLAB_AWS_ACCOUNT", "210987654321")
+    lines = []
+    from ssmlab import preflight
+
+    go = preflight.run(lines.append)
+    assert not go and lines[0].startswith("FAIL  credentials: AWS_PROFILE names the profile 'nope'"), lines
+    return Feedback(False, lines[0])  # the doctor's own verdict line
 
 
 @case("aws backend without SSMLAB_AWS_ACCOUNT", "LabError", refused_start=True)
@@ -291,6 +305,9 @@ for label, argv in [
         c.monkeypatch.setenv("AWS_CONFIG_FILE", str(c.tmp / "none")),
         c.monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(c.tmp / "none")), ["cleanup"])[-1]),
     ("cleanup --region xx-nowhere-1", lambda c: ["cleanup", "--region", "xx-nowhere-1"]),
+    ("diagnose with AWS_PROFILE=nope and no lab", lambda c: (
+        ssmlab.stop(), c.monkeypatch.setenv("AWS_PROFILE", "nope"),
+        c.monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False), ["diagnose", "i-0abc"])[-1]),
 ]:
     add(label, "command: one sentence", argv)
 
@@ -346,7 +363,7 @@ def test_bad_input_is_answered_clearly(entry: Case, context, capsys):
         assert one_sentence(err), err
         assert re.match(r"ssmlab( diagnose)?: ", err), err
         return
-    if entry.kind == "Feedback":
+    if entry.kind in ("Feedback", "doctor: FAIL line"):
         result = entry.run(context)
         assert isinstance(result, Feedback)
         assert not result.ok, result
