@@ -145,16 +145,16 @@ class _Scrubber:
             if masked != value:
                 self.masked += 1
             return masked
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, list):
-                return [self.value(item) for item in value]
-            if isinstance(value, dict):
-                return self.mapping(value)
-            return value  # None, a float
-        if 10 ** 11 <= value < 10 ** 12 and str(value) != EXAMPLE_ACCOUNT:
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        if isinstance(value, dict):
+            return self.mapping(value)
+        if type(value) is int and 10 ** 11 <= value < 10 ** 12 and str(value) != EXAMPLE_ACCOUNT:
+            # An account id stored as a JSON number (e.g. application/json output): the
+            # masked form is a string, as JSON has no masked number.
             self.masked += 1
             return mask_account(str(value))
-        return value
+        return value  # None, a bool, a float, another number
 
     def mapping(self, mapping: dict) -> dict:
         binary_buffer = mapping.get("encoding") == "base64"

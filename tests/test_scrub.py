@@ -295,3 +295,21 @@ def test_check_changes_nothing_and_fails_when_a_notebook_would_change(tmp_path, 
     assert cli.main(["scrub", "--check", str(path)]) == 0
     assert capsys.readouterr().out.endswith(f"{path}: nothing to mask\n")
 
+
+
+def test_the_installed_command_checks_and_scrubs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ssmlab_command = str(Path(sys.executable).parent / "ssmlab")
+    path = notebook(tmp_path)
+    raw = path.read_bytes()
+    check = subprocess.run([ssmlab_command, "scrub", "--check", str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 1 and path.read_bytes() == raw
+    assert check.stdout.startswith(f"{path}: would mask 6 value(s)")
+    done = subprocess.run([ssmlab_command, "scrub", str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "210987654321" not in json.dumps(nbformat.read(path, as_version=4).cells[0].outputs)
+    refused = subprocess.run([ssmlab_command, "scrub", str(tmp_path / "x.ipynb")], capture_output=True, text=True,
+                             timeout=60)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
