@@ -47,16 +47,27 @@ def test_calls_after_stop_fail_at_once():
 
 
 KERNEL = r"""
-import sys
+import sys, threading, time
 from IPython.core.interactiveshell import InteractiveShell
 InteractiveShell.instance()  # what a kernel has: aws_cli routes `!aws` to its helper
 import ssmlab
 from ssmlab import aws_cli
 lab = ssmlab.start(quiet=True)
-helper = aws_cli._helper()
-print(helper.process.pid, flush=True)
-# A command that never ends: the endpoint accepts the connection and never answers.
-aws_cli.run(["sts", "get-caller-identity", "--endpoint-url", sys.argv[1], "--cli-read-timeout", "0"])
+how = sys.argv[2]
+
+def work():
+    helper = aws_cli._helper()
+    print(helper.process.pid, flush=True)
+    if how == "idle":
+        time.sleep(600)
+    # A command that never ends: the endpoint accepts the connection and never answers.
+    aws_cli.run(["sts", "get-caller-identity", "--endpoint-url", sys.argv[1], "--cli-read-timeout", "0"])
+
+if how == "another thread":  # Linux's parent-death signal follows the forking thread: not used
+    threading.Thread(target=work).start()
+    time.sleep(600)
+else:
+    work()
 """
 
 
@@ -77,22 +88,23 @@ def _gone(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
-def test_the_aws_cli_helper_and_its_command_end_with_a_killed_kernel(tmp_path):
+@pytest.mark.parametrize("how", ["main thread", "another thread", "idle"])
+def test_the_aws_cli_helper_and_its_command_end_with_a_killed_kernel(tmp_path, how):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)
     endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
-    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, endpoint], stdout=subprocess.PIPE,
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, endpoint, how], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         line = kernel.stdout.readline()
         assert line.strip().isdigit(), line + kernel.stderr.read()
         helper = int(line)
         deadline = time.monotonic() + 120
-        while not _children(helper):  # the forked `aws` command is running
+        while how != "idle" and not _children(helper):  # the forked `aws` command is running
             assert time.monotonic() < deadline, "the helper never forked the command"
             time.sleep(0.05)
-        command = _children(helper)[0]
+        command = _children(helper)[0] if how != "idle" else helper
         assert not _gone(helper) and not _gone(command)
         os.kill(kernel.pid, signal.SIGKILL)
         kernel.wait(timeout=10)
