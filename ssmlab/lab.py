@@ -380,7 +380,9 @@ def start(
         if not started and not was_running:
             stop()  # e.g. the port was taken: the environment back, nothing left running
     _current = lab
-    aws_cli.install()  # plain `!aws` lines go to a ready AWS CLI (see aws_cli)
+    # Plain `!aws` lines go to a ready AWS CLI (see aws_cli); a dead offline server is one
+    # sentence there too.
+    aws_cli.install(precheck=_dead_server_sentence if lab.offline else None)
     if lesson is not None:
         from .replay import rebuild
 
@@ -397,6 +399,12 @@ def start(
             print(f"Caller: {for_display(lab.caller_arn)}\nNames start with {lab.prefix!r}; "
                   f"everything created is tagged {TAG_KEY}.")
     return lab
+
+
+def _dead_server_sentence() -> str | None:
+    if _endpoint is not None and not _endpoint.alive():
+        return isolation.dead_server_sentence()
+    return None
 
 
 def _profile_not_found(error: Exception) -> str:

@@ -34,6 +34,29 @@ def test_a_dead_server_is_one_sentence_at_once_and_start_replaces_it():
     assert fresh.client("sts").get_caller_identity()["Arn"] == fresh.caller_arn
 
 
+def test_an_aws_line_after_the_server_died_is_one_sentence(capsys):
+    from ssmlab import aws_cli
+
+    ssmlab.start(quiet=True)
+    aws_cli.install(precheck=lab_module._dead_server_sentence)  # as start() does under IPython
+    try:
+        dead = lab_module._endpoint
+        dead._server.shutdown()
+        dead._server.server_close()
+        started = time.monotonic()
+        assert aws_cli.run(["iam", "list-roles"]) == 255
+        assert time.monotonic() - started < 2
+        assert capsys.readouterr().err == (
+            "ssmlab: The offline lab's server in this kernel has stopped answering: run "
+            "`lab = ssmlab.start(lesson=N)` again (N: this notebook's number) to start a new one.\n")
+        ssmlab.start(quiet=True)
+        aws_cli.install(precheck=lab_module._dead_server_sentence)
+        assert aws_cli.run(["sts", "get-caller-identity", "--query", "Arn", "--output", "text"]) == 0
+        assert capsys.readouterr().out == "arn:aws:iam::123456789012:user/learner\n"
+    finally:
+        aws_cli.uninstall()
+
+
 def test_calls_after_stop_fail_at_once():
     lab = ssmlab.start(quiet=True)
     iam, sts = lab.client("iam"), lab.client("sts")
