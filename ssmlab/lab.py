@@ -416,13 +416,16 @@ def _profile_not_found(error: Exception) -> str:
     )
 
 
-def _partitions() -> botocore.regions.EndpointResolver:
-    return botocore.regions.EndpointResolver(botocore.loaders.create_loader().load_data("endpoints"))
+def _endpoints_data() -> dict:
+    """botocore's partitions and Regions (its ``endpoints.json``), read without a session:
+    a session would read AWS_PROFILE, which may name a profile that does not exist."""
+    return botocore.loaders.create_loader().load_data("endpoints")
 
 
 def _check_region(region, *, backend: str) -> None:
     """LabError unless ``region`` is a Region name the backend can use (botocore's data)."""
-    resolver = _partitions()
+    data = _endpoints_data()
+    resolver = botocore.regions.EndpointResolver(data)
     if backend == "offline":
         # The offline lab models the aws partition (its IAM, its ARNs): its Regions.
         known = resolver.get_available_endpoints("ec2", "aws")
@@ -433,7 +436,7 @@ def _check_region(region, *, backend: str) -> None:
             f"such as us-east-1 or eu-west-1): pass one of those, or leave region out for {DEFAULT_REGION}."
         )
     known = [r for p in resolver.get_available_partitions() for r in resolver.get_available_endpoints("ec2", p)]
-    patterns = [p["regionRegex"] for p in resolver._endpoint_data["partitions"]]
+    patterns = [p["regionRegex"] for p in data["partitions"]]
     if region in known or any(re.match(pattern, region) for pattern in patterns):
         return
     raise LabError(
