@@ -55,6 +55,8 @@ _patched: dict = {}  # module -> the ``system`` function it had
 _zygote: "_Zygote | None" = None
 _lock = threading.Lock()
 _given_up = False  # a helper could not take a command: the shell runs them all from then on
+#: Set by the lab: a sentence when a command cannot reach it (its server died), else None.
+_precheck = None
 
 
 def plain_aws_argv(command: str) -> list[str] | None:
@@ -91,9 +93,15 @@ class _Zygote:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # The helper ends with the kernel, even on kill -9: it watches its end of this socket
+        # (closed when the kernel's process ends) and, on Linux, asks for SIGKILL when its
+        # parent ends (prctl PR_SET_PDEATHSIG) -- the latter only when started from the main
+        # thread, since Linux sends it when the forking *thread* ends. Its children (each
+        # `aws` command) ask for the same when the helper ends.
+        parent = [str(os.getpid())] if threading.current_thread() is threading.main_thread() else []
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-c", _ZYGOTE_BOOT, str(_ZYGOTE), str(theirs.fileno())],
+                [sys.executable, "-c", _ZYGOTE_BOOT, str(_ZYGOTE), str(theirs.fileno()), *parent],
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -205,6 +213,11 @@ def _helper() -> "_Zygote | None":
 
 def run(args: list[str]) -> int:
     """Run ``aws ARGS...`` through the helper process; return its exit code."""
+    problem = _precheck() if _precheck is not None else None
+    if problem:  # one sentence at once, instead of the CLI's retries against a closed port
+        sys.stderr.write(f"ssmlab: {problem}\n")
+        sys.stderr.flush()
+        return 255  # the AWS CLI's status for a failed call
     with _lock:
         helper = _helper()
         if helper is None:
@@ -239,12 +252,16 @@ def _modules_running_shell_commands() -> list:
 OPT_OUT = ("SSMLAB_AWS_CLI", "shell")
 
 
-def install() -> bool:
+def install(precheck=None) -> bool:
     """Route plain ``!aws`` lines through the helper from now on, and start it while the
-    learner reads. True if it did (under IPython, unless ``SSMLAB_AWS_CLI=shell``)."""
+    learner reads. True if it did (under IPython, unless ``SSMLAB_AWS_CLI=shell``).
+    ``precheck()``, if given, runs before each command: a sentence it returns is printed
+    instead of running the command."""
+    global _precheck
     if os.environ.get(OPT_OUT[0], "").strip().lower() == OPT_OUT[1]:
         uninstall()
         return False
+    _precheck = precheck
     try:
         from IPython import get_ipython
     except ImportError:
@@ -261,7 +278,8 @@ def install() -> bool:
 
 def uninstall() -> None:
     """Give ``!`` lines back to the shell alone and stop the helper."""
-    global _zygote
+    global _zygote, _precheck
+    _precheck = None
     while _patched:
         module, system = _patched.popitem()
         module.system = system

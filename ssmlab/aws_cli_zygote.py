@@ -16,8 +16,10 @@ attached to it (SCM_RIGHTS); replies = the lines ``pid N`` and ``exit N``.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -58,6 +60,41 @@ def warm_up():
             except Exception:  # noqa: BLE001 - as above
                 pass
     return loader, os.environ.get("AWS_DATA_PATH", "")
+
+
+#: prctl(2)'s PR_SET_PDEATHSIG: a signal the kernel sends this process when its parent
+#: (the thread that forked it) ends (docs/aws-facts.md#robust-helper-lifetime).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """On Linux, be killed when ``parent`` ends, even by kill -9; exit if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # it ended before prctl took effect
+        os._exit(255)
+
+
+def wait_for_child(sock: socket.socket, pid: int, wakeup: int) -> int | None:
+    """The child's wait status, or None if the kernel went away meanwhile (its end of the
+    socket closed: its process ended, kill -9 included): then the child is killed too."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        readable, _, _ = select.select([sock, wakeup], [], [])
+        if wakeup in readable:
+            try:
+                os.read(wakeup, 512)
+            except BlockingIOError:
+                pass
+        if sock in readable:
+            if sock.recv(1, socket.MSG_PEEK):  # not the protocol: just wait for the child
+                return os.waitpid(pid, 0)[1]
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
 
 
 def run_child(request: dict, out_fd: int, err_fd: int, loader, loader_path: str) -> int:
@@ -116,6 +153,13 @@ def serve(fd: int) -> None:
     # The kernel's interrupt may be sent to its whole process group: it is for the child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=fd)
+    # A child's end wakes the wait below (select on this pipe), as does the kernel's end
+    # (its end of the socket closes, whichever way its process ends).
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_read, False)
+    os.set_blocking(wakeup_write, False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wakeup_write)
     loader, loader_path = warm_up()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -130,10 +174,16 @@ def serve(fd: int) -> None:
             sock.sendall(b"pid 0\nexit 255\n")
             continue
         out_fd, err_fd = fds
+        zygote = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 255
             try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for own in (wakeup_read, wakeup_write):
+                    os.close(own)
+                die_with_parent(zygote)  # the CLI ends with this helper, so with the kernel
                 sock.close()
                 code = run_child(request, out_fd, err_fd, loader, loader_path)
             finally:
@@ -141,7 +191,9 @@ def serve(fd: int) -> None:
         os.close(out_fd)
         os.close(err_fd)
         sock.sendall(f"pid {pid}\n".encode())
-        _, status = os.waitpid(pid, 0)
+        status = wait_for_child(sock, pid, wakeup_read)
+        if status is None:
+            return  # the kernel has gone: so does its helper, and the command with it
         code = os.waitstatus_to_exitcode(status)
         if code < 0:  # killed by a signal: what a shell reports
             code = 128 - code
@@ -149,4 +201,6 @@ def serve(fd: int) -> None:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 2:
+        die_with_parent(int(sys.argv[2]))  # see aws_cli._Zygote
     serve(int(sys.argv[1]))

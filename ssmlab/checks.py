@@ -81,14 +81,36 @@ def check_identity_arn(answer: str, *, expected: str) -> Feedback:
 # ----------------------------------------------------------------------- trust policy
 
 
+def _decode(document: Any) -> tuple[Any, Feedback | None]:
+    """Bytes as UTF-8 text (IAM takes policies as UTF-8), or the Feedback saying they are not."""
+    if isinstance(document, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(document).decode("utf-8"), None
+        except UnicodeDecodeError as error:
+            return None, _fail(
+                f"these bytes are not UTF-8 text (byte {error.start}); save the policy as UTF-8 "
+                "and read it with open(..., encoding='utf-8')."
+            )
+    return document, None
+
+
+def _too_deep() -> Feedback:
+    return _fail("this JSON is nested too deeply to be a policy: a policy is Version and a list of statements.")
+
+
 def _load_policy(document: Any) -> tuple[dict | None, Feedback | None]:
-    if isinstance(document, (bytes, bytearray)):
-        document = document.decode()
+    document, problem = _decode(document)
+    if problem is not None:
+        return None, problem
+    if document is None:
+        return None, _fail("the policy is None: write a JSON object { ... } (as text or a dict).")
     if isinstance(document, str):
         if document.strip() in ("", "..."):
             return None, _fail("the policy is empty: write a JSON object { ... }.")
         try:
             document = json.loads(document)
+        except RecursionError:
+            return None, _too_deep()
         except json.JSONDecodeError as error:
             hint = ""
             if "'" in error.doc and '"' not in error.doc:
@@ -150,6 +172,14 @@ def check_trust_policy(
             trusted = True
     if not trusted:
         return _fail(f"no statement allows {target}: use \"Effect\": \"Allow\".")
+    decision = trust_decision(policy, target)
+    if decision == "deny":
+        return _fail(
+            f"a Deny statement also matches {target} assuming the role, and in IAM an explicit "
+            "Deny wins over every Allow: nobody it names can assume the role. Remove the Deny."
+        )
+    if decision != "allow":
+        return _fail(f"no Allow statement lets {target} call sts:AssumeRole on this role.")
     services = [
         s
         for st in _as_list(statements)
@@ -161,7 +191,60 @@ def check_trust_policy(
             "EC2 can assume this role. ssm.amazonaws.com is not needed for an instance's "
             "role (the blog added it; lesson 07 shows it changes nothing).",
         )
+    others = sorted(_trusted_principals(policy) - {target})
+    if others:
+        return Feedback(True, f"{target} may assume the role; so may {', '.join(others)}.")
     return Feedback(True, f"{target} may assume the role, and nobody else.")
+
+
+# Deny wins. These two functions are the checkers' one call site for judging a trust
+# policy as IAM does (docs/aws-facts.md#robust-deny-wins); they can be switched to the
+# project's shared policy evaluator without touching the checkers' signatures.
+
+
+def _principal_values(principal: Any) -> list[str]:
+    if principal == "*":
+        return ["*"]
+    if not isinstance(principal, dict):
+        return []
+    return [str(v) for key in ("Service", "AWS", "Federated", "CanonicalUser")
+            for v in _as_list(principal.get(key, []))]
+
+
+def _names_assume_role(statement: dict) -> bool:
+    import fnmatch
+
+    actions = [str(a).lower() for a in _as_list(statement.get("Action", []))]
+    return any(fnmatch.fnmatchcase("sts:assumerole", pattern) for pattern in actions)
+
+
+def trust_decision(policy: dict, principal: str) -> str:
+    """'allow', 'deny' or 'neutral': may ``principal`` (a service or an ARN) call
+    sts:AssumeRole under this trust policy? An explicit Deny matching it wins over any
+    Allow; a Deny with a Condition counts as matching (this checker does not evaluate
+    conditions, so it never calls such a policy correct). Principals match exactly or by
+    ``*``."""
+    result = "neutral"
+    for statement in _as_list(policy.get("Statement", [])):
+        if not isinstance(statement, dict) or not _names_assume_role(statement):
+            continue
+        values = _principal_values(statement.get("Principal"))
+        if principal not in values and "*" not in values:
+            continue
+        if statement.get("Effect") == "Deny":
+            return "deny"
+        if statement.get("Effect") == "Allow":
+            result = "allow"
+    return result
+
+
+def _trusted_principals(policy: dict) -> set[str]:
+    """Every principal an Allow statement names for sts:AssumeRole, less those denied."""
+    named = set()
+    for statement in _as_list(policy.get("Statement", [])):
+        if isinstance(statement, dict) and statement.get("Effect") == "Allow" and _names_assume_role(statement):
+            named.update(_principal_values(statement.get("Principal")))
+    return {p for p in named if trust_decision(policy, p) == "allow"}
 
 
 def _check_trust_statement(statement: dict, *, for_service: str | None, for_principal: str | None) -> Feedback | None:
@@ -277,6 +360,10 @@ def _load_template(template: Any) -> dict:
     """Parse CloudFormation YAML (short-form tags such as !Ref kept as plain values) or JSON."""
     if isinstance(template, dict):
         return template
+    if isinstance(template, (bytes, bytearray)):
+        template = bytes(template).decode("utf-8")
+    if not isinstance(template, str):
+        raise ValueError(f"a template is YAML or JSON text, or a dict, not {type(template).__name__}")
     import yaml
 
     class _Loader(yaml.SafeLoader):
@@ -311,11 +398,15 @@ def check_instance_template(template: Any) -> Feedback:
     except Exception as error:  # noqa: BLE001 - any parse error is the learner's to fix
         return _fail(f"the template does not parse as YAML or JSON: {str(error).splitlines()[0]}")
     resources = doc.get("Resources") or {}
+    if not isinstance(resources, dict):
+        return _fail("Resources is a mapping of names to resources (Name: {Type: ..., Properties: ...}), not a list.")
     instances = {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::EC2::Instance"}
     if not instances:
         return _fail("there is no resource of Type AWS::EC2::Instance under Resources.")
     name, instance = next(iter(instances.items()))
     props = instance.get("Properties") or {}
+    if not isinstance(props, dict):
+        return _fail(f"{name}'s Properties is a mapping (IamInstanceProfile: ..., ImageId: ...).")
     if not props.get("IamInstanceProfile"):
         return _fail(
             f"{name} has no IamInstanceProfile: without it the instance has no role, so no "
@@ -326,7 +417,8 @@ def check_instance_template(template: Any) -> Feedback:
             "remove KeyName: with Systems Manager you never need an SSH key pair (Session "
             "Manager gives a shell)."
         )
-    tokens = (props.get("MetadataOptions") or {}).get("HttpTokens")
+    metadata_options = props.get("MetadataOptions") or {}
+    tokens = metadata_options.get("HttpTokens") if isinstance(metadata_options, dict) else None
     if tokens != "required":
         return _fail(
             "require IMDSv2: MetadataOptions: {HttpTokens: required}. Instance metadata is where "
@@ -337,7 +429,7 @@ def check_instance_template(template: Any) -> Feedback:
             continue
         kind = resource.get("Type")
         rprops = resource.get("Properties") or {}
-        if kind == "AWS::EC2::SecurityGroup" and rprops.get("SecurityGroupIngress"):
+        if kind == "AWS::EC2::SecurityGroup" and isinstance(rprops, dict) and rprops.get("SecurityGroupIngress"):
             return _fail(
                 f"{resource_name} has inbound rules: Systems Manager needs none, the agent "
                 "only connects out (HTTPS). Remove SecurityGroupIngress."
@@ -352,8 +444,9 @@ def check_instance_template(template: Any) -> Feedback:
             "parameter of type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>."
         )
     if isinstance(image, dict) and "Ref" in image:
-        parameter = (doc.get("Parameters") or {}).get(image["Ref"]) or {}
-        if parameter.get("Type") != "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>":
+        parameters = doc.get("Parameters") or {}
+        parameter = (parameters.get(str(image["Ref"])) if isinstance(parameters, dict) else None) or {}
+        if not isinstance(parameter, dict) or parameter.get("Type") != "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>":
             return _fail(
                 f"give parameter {image['Ref']} the Type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id> "
                 "and the public SSM parameter as its Default, so the latest AMI is used."
@@ -364,14 +457,28 @@ def check_instance_template(template: Any) -> Feedback:
 # --------------------------------------------------------------------- the role swap
 
 
+class _Unparsable(ValueError):
+    """A command line the checker cannot read (its message is the hint)."""
+
+
 def _parse_commands(commands: str | Iterable[str]) -> list[tuple[str, dict[str, str]]]:
-    lines = commands.splitlines() if isinstance(commands, str) else list(commands)
+    if isinstance(commands, (bytes, bytearray)):
+        commands = bytes(commands).decode("utf-8", "replace")
+    if isinstance(commands, str):
+        lines = commands.splitlines()
+    elif isinstance(commands, (list, tuple)):
+        lines = [str(line) for line in commands]
+    else:
+        raise _Unparsable(f"write the commands as text, one per line, or a list of lines, not {type(commands).__name__}.")
     parsed = []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         line = line.strip().lstrip("!$ ").strip()
         if not line or line.startswith("#"):
             continue
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            raise _Unparsable(f"line {number} has a quote that is not closed; the shell would wait for the rest.") from None
         if words[:1] == ["aws"]:
             words = words[1:]
         if words[:1] == ["iam"] or words[:1] == ["ec2"]:
@@ -389,7 +496,10 @@ def _parse_commands(commands: str | Iterable[str]) -> list[tuple[str, dict[str, 
 
 def check_role_swap(commands: str | Iterable[str], *, profile: str, old_role: str, new_role: str) -> Feedback:
     """Lesson 04: the ``aws iam`` commands, in order, that put ``new_role`` in ``profile`` instead of ``old_role``."""
-    steps = _parse_commands(commands)
+    try:
+        steps = _parse_commands(commands)
+    except _Unparsable as problem:
+        return _fail(str(problem))
     if not steps:
         return _fail("write the commands, one per line, e.g. aws iam ... --instance-profile-name ...")
     for operation, options in steps:

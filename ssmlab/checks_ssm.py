@@ -108,10 +108,15 @@ def check_denied_call(principal: Any, action: Any, fix: Any, *, role: str, insta
 # ------------------------------------------------------------ lesson 06: ask IMDSv2
 
 
-def _commands(commands: Any) -> list[str]:
+def _commands(commands: Any) -> list[str] | None:
+    """The command lines, or None when ``commands`` is neither text nor a list of lines."""
+    if isinstance(commands, (bytes, bytearray)):
+        commands = bytes(commands).decode("utf-8", "replace")
     if isinstance(commands, str):
         return [line for line in commands.splitlines()]
-    return [str(line) for line in commands]
+    if isinstance(commands, (list, tuple)):
+        return [str(line) for line in commands]
+    return None
 
 
 def _curl_calls(lines: Iterable[str]) -> list[tuple[str, str, list[str]]]:
@@ -155,6 +160,8 @@ def check_imds_commands(commands: Any) -> Feedback:
     if _blank(commands) or (isinstance(commands, list) and all(_blank(c) for c in commands)):
         return _fail("replace ... with the list of command lines the instance should run.")
     lines = _commands(commands)
+    if lines is None:
+        return _fail(f"write the commands as a list of lines (strings), not {type(commands).__name__}.")
     calls = _curl_calls(lines)
     if not calls:
         return _fail(f"ask the instance metadata service with curl: its address is {IMDS}.")
@@ -195,7 +202,8 @@ def check_minimal_trust_policy(document: Any) -> Feedback:
     verdict = check_trust_policy(document, for_service=EC2)
     if not verdict.ok:
         return verdict
-    policy = json.loads(document) if isinstance(document, (str, bytes, bytearray)) else document
+    policy = json.loads(bytes(document).decode("utf-8") if isinstance(document, (bytes, bytearray)) else document) \
+        if isinstance(document, (str, bytes, bytearray)) else document
     services = set()
     for statement in _as_list(policy.get("Statement", [])):
         principal = statement.get("Principal")
@@ -229,9 +237,16 @@ def check_registration_policy(document: Any, *, run_command: bool = True) -> Fee
     """
     if _blank(document):
         return _fail('the policy is empty: write {"Version": "2012-10-17", "Statement": [...]}.')
-    if isinstance(document, (str, bytes, bytearray)):
+    if isinstance(document, (bytes, bytearray)):
+        try:
+            document = bytes(document).decode("utf-8")
+        except UnicodeDecodeError as error:
+            return _fail(f"these bytes are not UTF-8 text (byte {error.start}); save the policy as UTF-8.")
+    if isinstance(document, str):
         try:
             document = json.loads(document)
+        except RecursionError:
+            return _fail("this JSON is nested too deeply to be a policy: Version and a list of statements.")
         except json.JSONDecodeError as error:
             return _fail(f"this is not valid JSON ({error.msg}, line {error.lineno} column {error.colno}).")
     if not isinstance(document, dict):

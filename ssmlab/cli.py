@@ -4,6 +4,7 @@ instance, clean up a real account, scrub notebooks before sharing them."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -15,6 +16,9 @@ from .errors import LabError
 def _serve(args: argparse.Namespace) -> int:
     from . import lab as lab_module
 
+    # Bad arguments are one sentence before anything starts (a port out of range, a Region
+    # moto has no backend for).
+    lab_module.check_arguments("offline", region=args.region, port=args.port, seed=args.seed)
     # Handle the signals before saying "Serving": a signal right after it stops cleanly.
     stopping = threading.Event()
 
@@ -72,20 +76,35 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _scrub(args: argparse.Namespace) -> int:
-    from .scrub import scrub_notebook
+    from .scrub import NotANotebook, scrub_notebook
 
-    for path in args.notebooks:
+    results = []
+    for path in args.notebooks:  # every file is read before any is written
         try:
-            print(scrub_notebook(path).line())
-        except (OSError, ValueError) as exc:
-            raise LabError(f"{path} could not be read as a notebook ({exc}).") from None
-    return 0
+            results.append(scrub_notebook(path, write=False))
+        except NotANotebook as exc:
+            raise LabError(str(exc)) from None
+    dirty = False
+    for result in results:
+        if not args.check and result.masked:
+            result = scrub_notebook(result.path)
+        print(result.line(check=args.check))
+        dirty = dirty or result.masked or result.sources
+    # --check (CI, pre-commit): status 1 when a notebook would change or a source holds an id.
+    return 1 if args.check and dirty else 0
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    from .simulation import diagnostics
+    # It asks an offline lab only: a profile in AWS_PROFILE (which moto's import and boto3
+    # read, and which may name a profile that no longer exists) plays no part.
+    profiles = {name: os.environ.pop(name) for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+                if name in os.environ}
+    try:
+        from .simulation import diagnostics
 
-    return diagnostics.main(args)
+        return diagnostics.main(args)
+    finally:
+        os.environ.update(profiles)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the offline lab as a local AWS endpoint until interrupted"
     )
-    serve.add_argument("--port", type=int, default=5000, help="TCP port on 127.0.0.1 (default 5000)")
+    serve.add_argument("--port", type=int, default=5000,
+                       help="TCP port on 127.0.0.1 (default 5000; 0: any free port, printed)")
     serve.add_argument("--seed", type=int, default=1, help="seed for resource ids (default 1)")
     serve.add_argument("--region", default="us-east-1", help="default Region (us-east-1)")
     serve.set_defaults(run=_serve)
@@ -123,9 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.set_defaults(run=_cleanup)
 
     scrub = commands.add_parser(
-        "scrub", help="mask account ids, ARNs' account parts and keys in notebooks' stored outputs"
+        "scrub", help="mask account ids, keys and IAM unique ids in notebooks' outputs, metadata and attachments"
     )
     scrub.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
+    scrub.add_argument(
+        "--check", action="store_true",
+        help="change nothing; exit 1 if a notebook would change or a cell's source holds an id",
+    )
     scrub.set_defaults(run=_scrub)
 
     diagnose = commands.add_parser(

@@ -9,6 +9,8 @@ talks to the same place), and the names the lessons use.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -16,8 +18,11 @@ from pathlib import Path
 
 import boto3
 import botocore.config
+import botocore.exceptions
+import botocore.loaders
+import botocore.regions
 
-from . import aws_cli
+from . import aws_cli, isolation
 from .errors import LabError
 from .naming import TAG_KEY, default_prefix, lab_name
 from .scrub import for_display
@@ -49,6 +54,9 @@ _REDIRECTING_VARIABLES = (
 )
 
 _endpoint = None  # the process's OfflineEndpoint, started by the first offline lab
+_config_dir: Path | None = None  # the offline lab's AWS config folder, removed by stop()
+#: boto3's default session as it was before the offline lab set it aside (stop() gives it back).
+_saved_default_session: tuple[boto3.Session | None] | None = None
 #: For each variable the lab changed: (the learner's value, the lab's value).
 _saved_environ: dict[str, tuple[str | None, str | None]] | None = None
 _current: "Lab | None" = None
@@ -75,6 +83,11 @@ class Lab:
     def client(self, service: str):
         """A boto3 client for ``service`` on this lab's backend (one per service)."""
         if service not in self._clients:
+            if not isinstance(service, str) or service not in self.session.get_available_services():
+                raise LabError(
+                    f"{service!r} is not a service name boto3 knows: use one such as 'iam', 'sts', "
+                    f"'ec2', 'ssm' or 'cloudformation'."
+                )
             config = botocore.config.Config(retries={"mode": "adaptive", "max_attempts": 10})
             self._clients[service] = self.session.client(
                 service, endpoint_url=self.endpoint, config=config
@@ -94,11 +107,16 @@ class Lab:
         """Remove what the lab created (its prefix and ``ssmlab:lab`` tag), printing each.
 
         ``dry_run`` only lists it; ``all_users`` covers every ``ssmlab-*`` prefix. Safe to
-        run again. Returns a report (``.removed``, ``.kept``, ``.failed``).
+        run again. Returns a report (``.removed``, ``.kept``, ``.failed``). The files the
+        lessons wrote in the current folder (``assume-role-policy.json``, ...) go too.
         """
         from .cleanup import cleanup
+        from .lesson_files import remove_lesson_files
 
-        return cleanup(self, dry_run=dry_run, all_users=all_users)
+        report = cleanup(self, dry_run=dry_run, all_users=all_users)
+        # The files the lessons wrote beside the notebooks (ssmlab/lesson_files.py).
+        remove_lesson_files(Path.cwd(), dry_run=dry_run)
+        return report
 
     def diagnose(self, instance_id: str, *, table: bool = True) -> None:
         """Print what ``sudo ssm-cli get-diagnostics --output table`` and the agent's log
@@ -186,22 +204,45 @@ def _with_interpreter_on_path() -> dict[str, str]:
     return {"PATH": os.pathsep.join([bindir, path]) if path else bindir}
 
 
-def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
-    global _endpoint
-    from . import offline
-
-    if _endpoint is None:
-        _endpoint = offline.OfflineEndpoint(port=port)
-    _endpoint.reset(offline.DEFAULT_SEED if seed is None else seed, region)
-    config_dir = Path(tempfile.gettempdir()) / f"ssmlab-{os.getpid()}"
+def _set_the_learners_aws_aside() -> Path:
+    """Remove what could send a request elsewhere or pick real credentials, before moto
+    or boto3 read it (moto's import reads AWS_PROFILE: a stale one would stop it), and
+    set boto3's default session aside. Returns the lab's AWS config folder."""
+    global _config_dir, _saved_default_session
+    if _config_dir is None or not _config_dir.is_dir():
+        _config_dir = Path(tempfile.mkdtemp(prefix="ssmlab-"))
     changes: dict[str, str | None] = {key: None for key in _REDIRECTING_VARIABLES}
     changes.update(
         {key: None for key in os.environ if key.startswith("AWS_ENDPOINT_URL_")}
     )
-    changes.update(_offline_environ(_endpoint.url, region, config_dir))
+    changes.update({"AWS_ENDPOINT_URL": None, "AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None})
+    changes.update(_offline_environ("", DEFAULT_REGION, _config_dir))
+    del changes["AWS_ENDPOINT_URL"]  # set once the endpoint listens
     changes.update(_with_interpreter_on_path())
-    _apply_environ(changes)  # before any client exists: no profile or real key is read
-    key = _endpoint.create_learner(LEARNER)
+    _apply_environ(changes)
+    if _saved_default_session is None:
+        # A default session made before start() holds its own profile, credentials and
+        # endpoint: boto3.client(...) makes a new one from the lab's environment meanwhile.
+        _saved_default_session = (boto3.DEFAULT_SESSION,)
+    boto3.DEFAULT_SESSION = None
+    return _config_dir
+
+
+def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
+    global _endpoint
+    config_dir = _set_the_learners_aws_aside()
+    from . import offline
+
+    if _endpoint is not None and not _endpoint.alive():
+        _endpoint.stop()  # it died: a new one replaces it
+        _endpoint = None
+    if _endpoint is None:
+        _endpoint = offline.OfflineEndpoint(port=port)
+    endpoint = _endpoint
+    isolation.install(endpoint.url, endpoint.alive)
+    endpoint.reset(offline.DEFAULT_SEED if seed is None else seed, region)
+    _apply_environ(_offline_environ(endpoint.url, region, config_dir))
+    key = endpoint.create_learner(LEARNER)
     _apply_environ(
         {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
     )
@@ -210,13 +251,31 @@ def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
         aws_secret_access_key=key["SecretAccessKey"],
         region_name=region,
     )
+
+    def refuse_when_stopped(request, **_):
+        # A lab client after stop(), or after its server died: one sentence at once,
+        # not botocore's retries against a closed port.
+        if _endpoint is None:
+            raise LabError(
+                "This lab was stopped (ssmlab.stop()): start one again with "
+                "`lab = ssmlab.start(lesson=N)` and make its clients with lab.client(...)."
+            )
+        if _endpoint is not endpoint:
+            raise LabError(
+                "This lab's server was replaced by a newer ssmlab.start(): use the lab that "
+                "start() returned, and make clients with its lab.client(...)."
+            )
+        if not endpoint.alive():
+            raise LabError(isolation.dead_server_sentence())
+
+    session.events.register("before-send", refuse_when_stopped)
     return Lab(
         backend="offline",
         region=region,
         account_id=offline.ACCOUNT_ID,
         session=session,
         env=dict(os.environ),
-        endpoint=_endpoint.url,
+        endpoint=endpoint.url,
         caller_arn=f"arn:aws:iam::{offline.ACCOUNT_ID}:user/{LEARNER}",
     )
 
@@ -228,12 +287,21 @@ def _start_aws(region: str | None, prefix: str | None, *, refuse_lookalikes: boo
     prefix = prefix if prefix is not None else os.environ.get("SSMLAB_PREFIX") or default_prefix()
     ownership.check_prefix(prefix, replay.LONGEST_BASE)  # before any call to AWS
     # A real account: the standard chain decides credentials, region and endpoint.
-    _restore_environ()
+    _give_back_the_learners_aws()
     _apply_environ(_with_interpreter_on_path())
     # AWS_REGION, which the other SDKs and AWS CLI v2 read, counts as it does there.
     region = region or os.environ.get("AWS_REGION")
-    session = boto3.Session(region_name=region) if region else boto3.Session()
-    identity = confirm_account(session)
+    try:
+        session = boto3.Session(region_name=region) if region else boto3.Session()
+        session.region_name  # noqa: B018 - reads the profile: a missing one fails here
+    except botocore.exceptions.ProfileNotFound as error:
+        raise LabError(_profile_not_found(error)) from None
+    if session.region_name:
+        _check_region(session.region_name, backend="aws")
+    try:
+        identity = confirm_account(session)
+    except botocore.exceptions.ProfileNotFound as error:
+        raise LabError(_profile_not_found(error)) from None
     if not os.environ.get("AWS_DEFAULT_REGION"):
         # `!aws` cells run AWS CLI v1, which reads AWS_DEFAULT_REGION and not AWS_REGION:
         # give it the Region the lab's clients use (docs/aws-facts.md#cli-v1-region).
@@ -319,24 +387,33 @@ def start(
     free port).
     """
     global _current
-    chosen = (backend or os.environ.get("SSMLAB_BACKEND") or "offline").strip().lower()
-    if chosen not in BACKENDS:
-        raise LabError(
-            f"Unknown backend {chosen!r}: use 'offline' (the default, no AWS account) or "
-            f"'aws' (a real account you confirm with SSMLAB_AWS_ACCOUNT)."
-        )
-    if chosen == "offline":
-        lab = _start_offline(
-            region or DEFAULT_REGION, seed, port
-        )
-    else:
-        lab = _start_aws(region, prefix)
+    chosen = _check_arguments(backend, region, lesson, seed, prefix, port)
+    was_running, started = _current is not None, False
+    try:
+        if chosen == "offline":
+            lab = _start_offline(
+                region or DEFAULT_REGION, seed, port
+            )
+        else:
+            lab = _start_aws(region, prefix)
+        started = True
+    finally:
+        if not started and not was_running:
+            stop()  # e.g. the port was taken: the environment back, nothing left running
     _current = lab
-    aws_cli.install()  # plain `!aws` lines go to a ready AWS CLI (see aws_cli)
+    # Plain `!aws` lines go to a ready AWS CLI (see aws_cli); a dead offline server is one
+    # sentence there too.
+    aws_cli.install(precheck=_dead_server_sentence if lab.offline else None)
     if lesson is not None:
         from .replay import rebuild
 
-        rebuild(lab, lesson)
+        rebuilt = False
+        try:
+            rebuild(lab, lesson)
+            rebuilt = True
+        finally:
+            if not rebuilt:
+                stop()  # a refused start leaves no lab running
     if not quiet:
         print(lab)
         if not lab.offline:
@@ -345,17 +422,117 @@ def start(
     return lab
 
 
+def _dead_server_sentence() -> str | None:
+    if _endpoint is not None and not _endpoint.alive():
+        return isolation.dead_server_sentence()
+    return None
+
+
+def _profile_not_found(error: Exception) -> str:
+    profile = getattr(error, "kwargs", {}).get("profile", "?")
+    return (
+        f"AWS_PROFILE names the profile {profile!r}, which is not in your AWS config or "
+        f"credentials file: set AWS_PROFILE to a profile that exists (`aws configure list-profiles`), "
+        f"or unset it."
+    )
+
+
+def _endpoints_data() -> dict:
+    """botocore's partitions and Regions (its ``endpoints.json``), read without a session:
+    a session would read AWS_PROFILE, which may name a profile that does not exist."""
+    return botocore.loaders.create_loader().load_data("endpoints")
+
+
+def _check_region(region, *, backend: str) -> None:
+    """LabError unless ``region`` is a Region name the backend can use (botocore's data)."""
+    data = _endpoints_data()
+    resolver = botocore.regions.EndpointResolver(data)
+    if backend == "offline":
+        # The offline lab models the aws partition (its IAM, its ARNs): its Regions.
+        known = resolver.get_available_endpoints("ec2", "aws")
+        if region in known:
+            return
+        raise LabError(
+            f"Region {region!r} is not a Region of the offline lab (AWS's commercial Regions, "
+            f"such as us-east-1 or eu-west-1): pass one of those, or leave region out for {DEFAULT_REGION}."
+        )
+    known = [r for p in resolver.get_available_partitions() for r in resolver.get_available_endpoints("ec2", p)]
+    patterns = [p["regionRegex"] for p in data["partitions"]]
+    if region in known or any(re.match(pattern, region) for pattern in patterns):
+        return
+    raise LabError(
+        f"Region {region!r} is not an AWS Region name: set AWS_REGION (or pass region=) to one "
+        f"such as us-east-1; `aws ec2 describe-regions` lists your account's."
+    )
+
+
+def _check_arguments(backend, region, lesson, seed, prefix, port) -> str:
+    """The backend chosen, or LabError for an argument start() cannot use (nothing started)."""
+    if backend is not None and not isinstance(backend, str):
+        hint = f" For lesson {backend}, write start(lesson={backend})." if isinstance(backend, int) else ""
+        raise LabError(
+            f"start()'s first argument is the backend, 'offline' or 'aws', not {backend!r}.{hint}"
+        )
+    chosen = (backend or os.environ.get("SSMLAB_BACKEND") or "offline").strip().lower()
+    if chosen not in BACKENDS:
+        raise LabError(
+            f"Unknown backend {chosen!r}: use 'offline' (the default, no AWS account) or "
+            f"'aws' (a real account you confirm with SSMLAB_AWS_ACCOUNT)."
+        )
+    if lesson is not None:
+        from .replay import LESSONS
+
+        if isinstance(lesson, bool) or not isinstance(lesson, int) or lesson not in LESSONS:
+            raise LabError(
+                f"There is no lesson {lesson!r}: use a lesson number from {LESSONS.start} to "
+                f"{LESSONS.stop - 1}, as in the notebook's file name."
+            )
+    if region is not None:
+        if not isinstance(region, str) or not region.strip():
+            raise LabError(f"region is a Region name such as 'us-east-1', not {region!r}.")
+        _check_region(region, backend=chosen)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise LabError(f"seed is a whole number (the same seed gives the same ids), not {seed!r}.")
+    if prefix is not None and not isinstance(prefix, str):
+        raise LabError(f"prefix is text such as 'ssmlab-ada-', not {prefix!r}.")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise LabError(
+            f"Port {port!r} is not a TCP port: choose one from 1 to 65535, or 0 for any free port."
+        )
+    return chosen
+
+
+def check_arguments(backend: str | None = None, *, region=None, lesson=None, seed=None,
+                    prefix=None, port: int = 0) -> str:
+    """What start() checks before it starts anything: the backend chosen, or LabError."""
+    return _check_arguments(backend, region, lesson, seed, prefix, port)
+
+
 def current() -> Lab | None:
     """The lab started last in this process, if any."""
     return _current
 
 
+def _give_back_the_learners_aws() -> None:
+    """The learner's variables and boto3's default session, as they were before the offline lab."""
+    global _saved_default_session
+    isolation.uninstall()
+    _restore_environ()
+    if _saved_default_session is not None:
+        boto3.DEFAULT_SESSION = _saved_default_session[0]
+        _saved_default_session = None
+
+
 def stop() -> None:
-    """Stop the offline endpoint and give the process its environment back."""
-    global _endpoint, _current
+    """Stop the offline endpoint and give the process back its environment, exactly, and
+    boto3's default session; remove the lab's AWS config folder."""
+    global _endpoint, _current, _config_dir
     if _endpoint is not None:
         _endpoint.stop()
         _endpoint = None
-    _restore_environ()
+    _give_back_the_learners_aws()
+    if _config_dir is not None:
+        shutil.rmtree(_config_dir, ignore_errors=True)
+        _config_dir = None
     aws_cli.uninstall()
     _current = None

@@ -11,21 +11,16 @@ import errno
 import importlib
 import json
 import logging
-import os
 import socket
 import sys
 import threading
 
 import boto3
 
-#: moto reads this when the IAM backend is created: AWS managed policies such as
-#: AmazonSSMManagedInstanceCore must exist to be attached (AWS-FACTS.md §7).
-os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-
 from moto.ec2.models import ec2_backends  # noqa: E402
 from moto.iam.aws_managed_policies import aws_managed_policies_data  # noqa: E402
 from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends  # noqa: E402
-from moto.settings import load_iam_aws_managed_policies  # noqa: E402
+from moto.settings import default_user_config  # noqa: E402
 from moto.core.base_backend import BackendDict, backend_lock  # noqa: E402
 from moto.core.model_instances import reset_model_data  # noqa: E402
 from moto.moto_api._internal import mock_random  # noqa: E402
@@ -35,6 +30,13 @@ from werkzeug.serving import make_server  # noqa: E402
 from . import simulation  # noqa: E402
 from .simulation import unmodelled  # noqa: E402
 from .errors import LabError  # noqa: E402
+
+#: moto's own configuration (``mock_aws(config=...)``'s dict), read when the IAM backend is
+#: created: AWS managed policies such as AmazonSSMManagedInstanceCore must exist to be
+#: attached. Set here rather than through moto's environment variable
+#: MOTO_IAM_LOAD_MANAGED_POLICIES, so the lab leaves the process's environment as it found
+#: it (docs/aws-facts.md#robust-environment).
+default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_SEED = 1
@@ -73,7 +75,7 @@ def _load_managed_policies_once_and_in_the_labs_partition() -> None:
     parsed: dict = {}
 
     def init_aws_policies(self):
-        if not load_iam_aws_managed_policies() or self.region_name != "aws":
+        if not default_user_config.get("iam", {}).get("load_aws_managed_policies") or self.region_name != "aws":
             return []
         if not parsed:
             parsed.update(json.loads(aws_managed_policies_data))
@@ -141,21 +143,33 @@ def _forget_every_backend() -> None:
     reset_model_data()
 
 
-def _check_port_free(port: int) -> None:
-    """Raise LabError if ``port`` is taken (werkzeug would print and exit instead)."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise LabError(
-                    f"Port {port} on {LOOPBACK} is already in use: choose another with "
-                    f"--port, or stop the program using it."
-                ) from None
-            raise
+def regions() -> list[str]:
+    """The Regions the offline lab can be started in: those moto has an EC2 backend for."""
+    return sorted(ec2_backends[ACCOUNT_ID].regions)
+
+
+def _listening_socket(port: int) -> socket.socket:
+    """A socket bound to ``port`` on loopback and listening (0: a free port the system
+    chooses), or LabError if the port is taken. Bound here and handed to werkzeug, so the
+    port that is checked is the port that serves (werkzeug would print and exit instead)."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise LabError(
+            f"Port {port!r} is not a TCP port: choose one from 1 to 65535, or 0 for any free port."
+        )
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
+    try:
+        listener.bind((LOOPBACK, port))
+        listener.listen(128)
+    except OSError as exc:
+        listener.close()
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise LabError(
+                f"Port {port} on {LOOPBACK} is already in use: choose another with "
+                f"--port, or stop the program using it."
+            ) from None
+        raise
+    return listener
 
 
 class OfflineEndpoint:
@@ -165,13 +179,17 @@ class OfflineEndpoint:
         simulation.install()
         _load_managed_policies_once_and_in_the_labs_partition()
         logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
-        _check_port_free(port)
+        listener = _listening_socket(port)
         _import_cloudformation_meanwhile()
         # moto's dispatcher, with AWS-shaped answers for what the lab does not model.
         app = unmodelled.Dispatcher()
-        self._server = make_server(
-            LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
-        )
+        try:
+            self._server = make_server(
+                LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler,
+                fd=listener.fileno(),
+            )
+        finally:
+            listener.close()  # werkzeug serves on its own duplicate of it
         self._server.log_requests = log_requests
         self.port: int = self._server.server_address[1]
         self.url = f"http://{LOOPBACK}:{self.port}"
@@ -203,7 +221,12 @@ class OfflineEndpoint:
         iam.create_user(UserName=user_name)
         return iam.create_access_key(UserName=user_name)["AccessKey"]
 
+    def alive(self) -> bool:
+        """True while the server thread serves and its socket is open."""
+        return self._thread.is_alive() and self._server.socket.fileno() != -1
+
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -133,3 +133,93 @@ def test_the_guard_itself_catches_a_real_endpoint(tmp_path):
     result = subprocess.run(["aws", "sts", "get-caller-identity"], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert log.read_text().strip(), "the guard saw no connection outside loopback"
+
+
+# ------------------------------------------------ what the environment held before start()
+
+
+def test_a_stale_profile_at_import_time_does_not_stop_the_lab(tmp_path):
+    """AWS_PROFILE naming a profile that exists nowhere (moto's import reads it), with the
+    loopback guard loaded into that Python: the lab starts, and stays on loopback."""
+    log = tmp_path / "non-loopback.log"
+    log.write_text("")
+    script = (
+        "import ssmlab, boto3\n"
+        "lab = ssmlab.start(quiet=True)\n"
+        "print(lab.client('sts').get_caller_identity()['Arn'])\n"
+        "print(boto3.client('iam').list_roles()['Roles'])\n"
+        "ssmlab.stop()\n"
+    )
+    env = {
+        "PATH": str(Path(__import__("sys").executable).parent),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(GUARD),
+        "SSMLAB_GUARD_LOG": str(log),
+        "AWS_PROFILE": "nope",
+        "AWS_DEFAULT_PROFILE": "nope-either",
+        "AWS_CONFIG_FILE": str(tmp_path / "missing-config"),
+    }
+    result = subprocess.run([__import__("sys").executable, "-c", script], env=env,
+                            capture_output=True, text=True, timeout=180, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["arn:aws:iam::123456789012:user/learner", "[]"]
+    assert log.read_text() == ""
+
+
+def test_clients_and_the_default_session_made_before_start_reach_only_the_lab(real_looking_environment,
+                                                                             connections):
+    ssmlab.stop()
+    boto3.setup_default_session(profile_name="work")  # its endpoints, keys and a proxy
+    default_before = boto3.DEFAULT_SESSION
+    early = boto3.client("iam")
+    early_sts = boto3.client("sts", endpoint_url="https://sts.amazonaws.com", region_name="us-east-1")
+    assert early.meta.endpoint_url == "https://iam.example.com"  # AWS_ENDPOINT_URL_IAM
+    try:
+        lab = ssmlab.start(quiet=True)
+        for client in (early, early_sts):
+            with pytest.raises(ssmlab.LabError, match=r"made before ssmlab.start\(\) and points at"):
+                client.get_caller_identity() if client is early_sts else client.list_roles()
+        # boto3's default session is new while the lab runs: the lab's learner, on loopback.
+        assert boto3.client("sts").get_caller_identity()["Arn"] == lab.caller_arn
+        assert set(connections) <= LOOPBACK
+        assert connections, "the calls above made no connection at all"
+    finally:
+        ssmlab.stop()
+    assert boto3.DEFAULT_SESSION is default_before  # given back
+    # The guard is gone with the lab: the early client tries its own endpoint again
+    # (the test's guard refuses it, so nothing leaves this machine).
+    with pytest.raises(Exception) as raised:
+        early.list_roles()
+    assert not isinstance(raised.value, ssmlab.LabError)
+    assert {"iam.example.com", "proxy.example.com"} & set(connections)
+    boto3.DEFAULT_SESSION = None
+
+
+def test_stop_gives_the_environment_back_exactly_and_removes_its_folder(real_looking_environment):
+    import os
+
+    ssmlab.stop()
+    before = dict(os.environ)
+    first = ssmlab.start(quiet=True)
+    folder = Path(first.env["AWS_CONFIG_FILE"]).parent
+    assert folder.is_dir() and os.environ["AWS_ENDPOINT_URL"] == first.endpoint
+    second = ssmlab.start(quiet=True, region="eu-west-1")  # a second start, same stop
+    assert Path(second.env["AWS_CONFIG_FILE"]).parent == folder
+    ssmlab.stop()
+    assert dict(os.environ) == before
+    assert "MOTO_IAM_LOAD_MANAGED_POLICIES" not in os.environ or "MOTO_IAM_LOAD_MANAGED_POLICIES" in before
+    assert not folder.exists()
+    # Each start/stop leaves nothing behind.
+    for _ in range(2):
+        lab = ssmlab.start(quiet=True)
+        folder = Path(lab.env["AWS_CONFIG_FILE"]).parent
+        ssmlab.stop()
+        assert not folder.exists() and dict(os.environ) == before
+
+
+def test_the_managed_policies_are_there_without_moto_s_variable(lab):
+    import os
+
+    assert "MOTO_IAM_LOAD_MANAGED_POLICIES" not in os.environ
+    policy = lab.client("iam").get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
+    assert policy["Policy"]["PolicyName"] == "AmazonSSMManagedInstanceCore"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -25,12 +26,6 @@ TRUST_BOTH = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
               "Action": "sts:AssumeRole"}]}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def exports_from(line: str) -> dict[str, str]:
     assert line.strip().startswith("export "), line
     return dict(word.split("=", 1) for word in shlex.split(line.strip()[len("export "):]))
@@ -38,10 +33,13 @@ def exports_from(line: str) -> dict[str, str]:
 
 @pytest.fixture
 def served(tmp_path):
-    """A running `ssmlab serve` and a clean shell environment pointed at it."""
-    port = free_port()
+    """A running `ssmlab serve` and a clean shell environment pointed at it.
+
+    It binds port 0 and the test reads the port it printed: a port picked by the test and
+    bound later by the server could be taken meanwhile by any other program on the machine
+    (the cause of an earlier flake)."""
     process = subprocess.Popen(
-        [str(BIN / "ssmlab"), "serve", "--port", str(port)],
+        [str(BIN / "ssmlab"), "serve", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     lines = []
@@ -52,6 +50,7 @@ def served(tmp_path):
     else:
         pytest.fail("ssmlab serve stopped early: " + "".join(lines) + process.stderr.read())
     export_line = next(line for line in lines if line.strip().startswith("export "))
+    port = int(re.match(r"ssmlab offline lab on http://127\.0\.0\.1:(\d+): ", lines[0]).group(1))
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(tmp_path),  # no ~/.aws of the machine's user
@@ -120,6 +119,7 @@ def test_the_blogs_iam_commands(served, tmp_path):
 
 
 def test_a_port_in_use_is_one_sentence(served):
+    # (the port is held by the served process for the whole test: no pick-then-bind race)
     _, _, port, _ = served
     second = subprocess.run([str(BIN / "ssmlab"), "serve", "--port", str(port)],
                             capture_output=True, text=True, timeout=60)
@@ -138,5 +138,7 @@ def test_stops_cleanly_on_a_signal(served, signum):
     assert process.returncode == 0
     assert out.strip().endswith("ssmlab offline lab stopped.")
     assert "Traceback" not in err
-    with socket.socket() as s:  # the port is free again
+    with socket.socket() as s:  # the port is free again (SO_REUSEADDR, as a server binds:
+        # a connection of the test in TIME_WAIT must not count as "in use")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
