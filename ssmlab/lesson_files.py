@@ -16,6 +16,8 @@ LESSON_FILES = {
     "trust-me.json": "01",
     "assume-role-policy.json": "02",
     "my-instance.yaml": "03",
+    "pass-role-for-ec2.json": "03",
+    "restricted-learner.json": "03",
     "ssm-agent-minimal.json": "07",
     "trust-ec2-only.json": "07",
 }
