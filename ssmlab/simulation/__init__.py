@@ -12,6 +12,9 @@ or an AWS documentation page):
                        from the lab's real state, and what the agent logs.
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
+- ``instance_shell``   bash on an instance (bashlex), for Run Command and Session Manager;
+                       ``imds`` its instance metadata, ``instance_aws`` its curl and AWS CLI.
+- ``session_shell``    Session Manager shells (ssm-user) kept for ``ssmlab session``.
 - ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
 - ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it),
                        judged by moto's own policy evaluator.
@@ -21,10 +24,10 @@ Nothing here is used against a real account: there the real agent and AWS answer
 
 from __future__ import annotations
 
-from . import ec2_corrections, iam_corrections, iam_simulator, ssm_api
+from . import ec2_corrections, iam_corrections, iam_simulator, session_shell, ssm_api
 
 # Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api)
+_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api, session_shell)
 _installed = False
 
 

@@ -178,7 +178,10 @@ class InstanceShell:
         self.facts = facts or imds_module.facts(state.account_id, state.region, state.instance_id)
         self.imds = imds_module.Imds(self.facts, now=now)
         home = USERS[user]["home"]
-        self.cwd = "/usr/bin" if command_id else home
+        # Both Run Command and Session Manager start in the agent's working directory
+        # (packaging/linux/amazon-ssm-agent.service: WorkingDirectory=/usr/bin/).
+        self.cwd = "/usr/bin"
+        self.ended = False
         self.variables: dict[str, str] = {
             "HOME": home, "USER": user, "PATH": "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin",
             "SHELL": "/bin/bash" if user == "root" else "/bin/sh", "PWD": self.cwd,
@@ -210,6 +213,8 @@ class InstanceShell:
             if isinstance(stop, _ExitWith):
                 out.add(stop.result)
             out.code = stop.code
+            # A syntax error ends a script; an interactive shell reads the next line.
+            self.ended = bool(self.command_id) or not isinstance(stop, _SyntaxStop)
         self.last_code = out.code
         return out.result()
 
@@ -272,7 +277,7 @@ class InstanceShell:
                     self._node(tree, "", out)
             self._source = script
             out.add(self._syntax_error(lines, line_no, message))
-            raise _Exit(2) from None
+            raise _SyntaxStop(2) from None
         except NotImplementedError as missing:
             out.add(self._not_simulated(f"bash {missing}"))
             return
@@ -980,6 +985,10 @@ class InstanceShell:
         from . import instance_aws
 
         return instance_aws.aws(self, args, stdin)
+
+
+class _SyntaxStop(_Exit):
+    pass
 
 
 class _ExitWith(_Exit):
