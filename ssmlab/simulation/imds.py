@@ -116,7 +116,7 @@ def facts(account_id: str, region: str, instance_id: str) -> InstanceFacts:
     result.tokens_required = getattr(metadata, "http_tokens", "optional") == "required"
     result.ami_id = instance.image_id
     result.instance_type = instance.instance_type
-    result.availability_zone = instance.placement or ""
+    result.availability_zone = getattr(instance.placement, "zone", None) or ""
     result.private_ip = instance.private_ip or ""
     result.private_dns = instance.private_dns_name or ""
     result.public_ip = getattr(instance, "public_ip", None) or None

@@ -337,6 +337,7 @@ class InstanceShell:
                 out.code = stop.code
             if saved:
                 self.variables, self.cwd = saved
+            self._set_code(out.code)
         elif kind == "if":
             self._if(node, stdin, out)
         elif kind == "for":
