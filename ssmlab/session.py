@@ -7,7 +7,8 @@ channel). It is ``sh`` as ``ssm-user``, as Session Manager's default on Linux; a
 instance that is not managed, or cannot open Session Manager's channel, is refused with
 AWS's ``TargetNotConnected``. The lines the session-manager-plugin prints around a
 session ("Starting session with SessionId: …", "Exiting session with sessionId: ….") are
-the plugin's own (aws/session-manager-plugin, src/sessionmanagerplugin/session).
+the plugin's own (aws/session-manager-plugin, src/sessionmanagerplugin/session/session.go:222,
+src/datachannel/streaming.go:787).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class Session:
 
     def interact(self, read=input, write=sys.stdout.write) -> None:
         """The terminal loop: a prompt, a line, its output, until ``exit`` or end of input."""
-        write(f"\nStarting session with SessionId: {self.session_id}\n\n")
+        write(f"\nStarting session with SessionId: {self.session_id}\n")
         while not self.ended:
             try:
                 line = read(PROMPT)

@@ -213,8 +213,11 @@ class InstanceShell:
             if isinstance(stop, _ExitWith):
                 out.add(stop.result)
             out.code = stop.code
-            # A syntax error ends a script; an interactive shell reads the next line.
+            # A syntax error ends a script; an interactive shell reads the next line, and
+            # says "exit" when the exit builtin ends it (bash(1), exit).
             self.ended = bool(self.command_id) or not isinstance(stop, _SyntaxStop)
+            if self.ended and not self.command_id:
+                out.err.append("exit\n")
         self.last_code = out.code
         return out.result()
 
