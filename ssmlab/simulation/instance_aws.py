@@ -152,8 +152,9 @@ def _progress(size: int, timed_out: bool = False) -> str:
     )
     if timed_out:
         return head + "  0     0    0     0    0     0      0      0 --:--:--  0:02:13 --:--:--     0\n"
-    speed = size * 1000 if size < 100 else f"{size // 1}"
-    return head + f"100 {size:>5}  100 {size:>5}    0     0  {speed!s:>5}      0 --:--:-- --:--:-- --:--:-- {speed!s:>5}\n"
+    rate = size * 1000  # bytes a second, for a reply in about a millisecond
+    speed = str(rate) if rate < 100000 else (f"{rate // 1024}k" if rate < 10240 * 1024 else f"{rate // 1048576}M")
+    return head + f"100 {size:>5}  100 {size:>5}    0     0  {speed:>5}      0 --:--:-- --:--:-- --:--:-- {speed:>5}\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -337,7 +338,10 @@ def aws(shell: InstanceShell, args: list[str], stdin: str) -> Result:
     if not words:
         return _usage("the following arguments are required: command")
     if words[0] in ("--version", "version"):
-        return Result("aws-cli/2.31.2 Python/3.13.7 Linux/6.1 exe/x86_64.amzn.2023\n", "", 0)
+        # The lab's chosen release of Amazon Linux 2023's awscli-2 package.
+        from .instance_shell import KERNEL
+
+        return Result(f"aws-cli/2.15.30 Python/3.9.16 Linux/{KERNEL['2023']} source/x86_64.amzn.2023\n", "", 0)
     if words[0] in ("configure", "s3", "s3api", "ssm-cli", "help") or words[-1] == "help":
         return shell._not_simulated(f"`aws {' '.join(words[:2])}`")
     output = options.get("--output", "json")

@@ -522,6 +522,9 @@ class InstanceShell:
             elif part.kind in ("word", "assignment"):
                 words.extend(self._expand(part))
         pre_err = "".join(self._pending_stderr)
+        if any(r.type not in ("<", ">", ">>", ">&", "&>") for r in redirects):
+            kinds = ", ".join(sorted({r.type for r in redirects}))
+            return self._not_simulated(f"bash's {kinds} redirection")
         if not words:
             for name, value in assignments:
                 self.variables[name] = value
