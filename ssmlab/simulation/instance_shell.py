@@ -255,7 +255,15 @@ class InstanceShell:
     def _run_text(self, script: str, out: _Out) -> None:
         self._source = script
         try:
-            trees = bashlex.parse(script) if script.strip() else []
+            trees = _parse(script) if script.strip() else []
+        except _Unparsable:
+            out.add(Result(
+                "",
+                "ssmlab: bashlex, the parser of bash's grammar the offline lab uses, cannot read this "
+                f"script; bash may well run it (not simulated, exit {NOT_SIMULATED})\n",
+                NOT_SIMULATED,
+            ))
+            return
         except bashlex.errors.ParsingError as error:
             # bash runs the complete commands before the one it cannot parse: find the
             # last line up to which the script parses, and the line of the error.
@@ -263,20 +271,20 @@ class InstanceShell:
             complete, line_no, message = 0, len(lines), error.message
             for k in range(1, len(lines) + 1):
                 try:
-                    bashlex.parse("\n".join(lines[:k]))
+                    _parse("\n".join(lines[:k]))
                     complete = k
                 except bashlex.errors.ParsingError as partial:
                     if partial.message.startswith("unexpected token"):
                         line_no, message = k, partial.message
                         break
-                except NotImplementedError:
+                except (NotImplementedError, _Unparsable):
                     break
             else:
                 line_no = script.count("\n", 0, min(error.position, len(script))) + 1
             head = "\n".join(lines[:complete])
             if head.strip():
                 self._source = head
-                for tree in bashlex.parse(head):
+                for tree in _parse(head):
                     self._node(tree, "", out)
             self._source = script
             out.add(self._syntax_error(lines, line_no, message))
@@ -992,6 +1000,18 @@ class InstanceShell:
         from . import instance_aws
 
         return instance_aws.aws(self, args, stdin)
+
+
+class _Unparsable(Exception):
+    """bashlex 0.18 fails with an internal error on some scripts (a backquote inside the
+    quotes of an assignment, a lone backslash), found by tests/test_instance_shell_properties.py."""
+
+
+def _parse(text: str):
+    try:
+        return bashlex.parse(text)
+    except (TypeError, AttributeError, IndexError, KeyError, ValueError, RecursionError):
+        raise _Unparsable() from None
 
 
 class _SyntaxStop(_Exit):
