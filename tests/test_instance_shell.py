@@ -171,6 +171,15 @@ def test_missing_policy_shows_in_errors_log_and_systemctl(lab):
     assert "Active: active (running) since " in lines[3]
 
 
+def test_ssm_cli_diagnostics_on_the_instance(lab):
+    from ssmlab.simulation.diagnostics import render_table, rows
+
+    instance = launch(lab, make_profile(lab, policies=()))
+    result = run(lab, instance, "sudo ssm-cli get-diagnostics --output table")
+    assert result.stdout == render_table(rows(agent.observe(lab.account_id, lab.region, instance))) + "\n"
+    assert "AWS Credentials" in result.stdout and result.exit_code == 0
+
+
 # --- IMDS ---------------------------------------------------------------------------------
 
 
@@ -245,6 +254,14 @@ def test_other_hosts_follow_the_network_model(lab):
     assert result.exit_code == 28 and result.stderr == ""
     loud = run(lab, instance, "curl -sS https://example.com")
     assert loud.stderr.startswith("curl: (28) Failed to connect to example.com port 443 after ")
+
+
+def test_aws_cli_without_a_route_times_out(lab):
+    vpc, subnet, _ = private_subnet(lab)
+    instance = launch(lab, make_profile(lab), SubnetId=subnet)
+    result = run(lab, instance, "aws sts get-caller-identity")
+    assert result.exit_code == 255
+    assert result.stderr == '\nConnect timeout on endpoint URL: "https://sts.us-east-1.amazonaws.com/"\n'
 
 
 # --- the AWS CLI on the instance -----------------------------------------------------------

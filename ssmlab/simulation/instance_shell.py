@@ -66,6 +66,7 @@ SIMULATED = {
     "hostname": "the private DNS name", "uname": "-a -r -s -n -m", "uptime": "since launch",
     "date": "the lab's clock (UTC)", "systemctl": "status amazon-ssm-agent",
     "sleep": "returns at once", "sudo": "runs the command as root",
+    "ssm-cli": "get-diagnostics --output table, the diagnostics of the simulated agent",
 }
 
 USERS = {
@@ -989,6 +990,17 @@ class InstanceShell:
                 width = 7 if not name else max(len(str(v)) for v in values)
                 out.append(" ".join(f"{v:>{width}}" for v in values) + (f" {name}" if name else "") + "\n")
         return Result("".join(out), "".join(err), code)
+
+    def _cmd_ssm_cli(self, args, stdin):
+        # ssm-cli ships with the agent (aws/amazon-ssm-agent agent/cli/diagnostics); the
+        # table is the one ``lab.diagnose`` prints (simulation/diagnostics.py).
+        if not self.state.agent_installed:
+            return self._not_found("ssm-cli")
+        if args == ["get-diagnostics", "--output", "table"]:
+            from .diagnostics import render_table, rows
+
+            return Result(render_table(rows(self.state)) + "\n", "", 0)
+        return self._not_simulated("`ssm-cli " + " ".join(args) + "` (simulated: ssm-cli get-diagnostics --output table)")
 
     # -- network --------------------------------------------------------------------------------
     def _cmd_curl(self, args, stdin):
