@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import jmespath
 
 from . import agent
-from .instance_shell import NOT_SIMULATED, InstanceShell, Result
+from .instance_shell import InstanceShell, Result
 
 # Services the offline lab serves: allowed calls to them go to the lab's endpoint.
 LAB_SERVICES = ("iam", "ec2", "ssm", "sts", "cloudformation")

@@ -21,7 +21,6 @@ parameter of ``InstanceShell``.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -891,7 +890,7 @@ class InstanceShell:
             arg = rest.pop(0)
             if arg == "-e" and rest:
                 pattern = rest.pop(0)
-            elif arg.startswith("-") and len(arg) > 1 and pattern is None or (arg.startswith("-") and len(arg) > 1 and not files and pattern is not None and False):
+            elif arg.startswith("-") and len(arg) > 1 and pattern is None:
                 unknown = set(arg[1:]) - set("ivcqnEFoHhw")
                 if unknown:
                     return self._not_simulated("`grep " + " ".join(args) + "`")
@@ -1211,7 +1210,3 @@ def _systemctl_status(state, facts, now: datetime, with_journal: bool) -> str:
             lines.append(f"{since:%b %d %H:%M:%S} {host.split('.')[0]} amazon-ssm-agent[1854]: {entry}")
     return "\n".join(lines) + "\n"
 
-
-def split_line(line: str) -> list[str]:
-    """shlex's reading of a line (for callers that only need words)."""
-    return shlex.split(line)
