@@ -102,6 +102,14 @@ def test_redirections(lab, instance):
     assert result.stderr == ""
 
 
+def test_here_document(lab, instance):
+    script = "A=x\ncat <<EOF > /tmp/conf\nvalue=$A\nEOF\ncat /tmp/conf"
+    assert run(lab, instance, script).stdout == "value=x\n"
+    # bashlex cannot read a quoted delimiter: said so, not a false syntax error.
+    quoted = run(lab, instance, "cat <<'RAW'\n$A\nRAW")
+    assert quoted.exit_code == 120 and "bashlex" in quoted.stderr
+
+
 def test_if_and_for(lab, instance):
     assert run(lab, instance, "for i in 1 2; do echo $i; done; if false; then echo a; else echo b; fi").stdout == "1\n2\nb\n"
 

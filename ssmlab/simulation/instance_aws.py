@@ -202,13 +202,13 @@ def _parameters(operation, words: list[str]) -> tuple[dict | None, str]:
     while i < len(words):
         word = words[i]
         if not word.startswith("--"):
-            return None, f"Unknown options: {word}"
+            return None, "Unknown options: " + ", ".join(words[i:])
         key = word[2:]
         negated = key.startswith("no-") and key[3:] in members
         if negated:
             key = key[3:]
         if key not in members:
-            return None, f"Unknown options: {word}"
+            return None, "Unknown options: " + ", ".join(words[i:])
         name, member = members[key]
         values = []
         i += 1

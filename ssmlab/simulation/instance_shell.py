@@ -530,7 +530,7 @@ class InstanceShell:
             elif part.kind in ("word", "assignment"):
                 words.extend(self._expand(part))
         pre_err = "".join(self._pending_stderr)
-        if any(r.type not in ("<", ">", ">>", ">&", "&>") for r in redirects):
+        if any(r.type not in ("<", "<<", ">", ">>", ">&", "&>") for r in redirects):
             kinds = ", ".join(sorted({r.type for r in redirects}))
             return self._not_simulated(f"bash's {kinds} redirection")
         if not words:
@@ -565,6 +565,16 @@ class InstanceShell:
 
     def _input_redirect(self, redirects, stdin: str) -> tuple[str, str]:
         for redirect in redirects:
+            if redirect.type == "<<":
+                # A here-document: its lines up to the delimiter; an unquoted delimiter
+                # expands parameters in it (bash(1), "Here Documents").
+                body = redirect.heredoc.value.rsplit("\n", 1)[0] + "\n" if "\n" in redirect.heredoc.value else ""
+                delimiter = self._source[redirect.output.pos[0]:redirect.output.pos[1]]
+                if not any(q in delimiter for q in "'\"\\"):
+                    body = re.sub(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|\?)",
+                                  lambda m: self._parameter(m.group(1) or m.group(2)), body)
+                stdin = body
+                continue
             if redirect.type == "<":
                 path = self._path("".join(self._expand(redirect.output, split=False)))
                 content = self.files.get(path)
@@ -576,7 +586,7 @@ class InstanceShell:
     def _output_redirect(self, redirects, result: Result) -> Result:
         stdout, stderr = result.stdout, result.stderr
         for redirect in redirects:
-            if redirect.type == "<":
+            if redirect.type in ("<", "<<"):
                 continue
             source = redirect.input if isinstance(getattr(redirect, "input", None), int) else 1
             target_node = redirect.output
@@ -1023,6 +1033,11 @@ def _parse(text: str):
         return bashlex.parse(text)
     except (TypeError, AttributeError, IndexError, KeyError, ValueError, RecursionError):
         raise _Unparsable() from None
+    except bashlex.errors.ParsingError as error:
+        # bashlex 0.18 reads a quoted here-document delimiter ('EOF') literally, quotes and all.
+        if error.message.startswith("here-document"):
+            raise _Unparsable() from None
+        raise
 
 
 class _SyntaxStop(_Exit):
