@@ -231,6 +231,13 @@ def test_imds_v2_token_and_required(lab):
     assert failing.exit_code == 22 and failing.stderr == "curl: (22) The requested URL returned error: 401\n"
 
 
+def test_a_token_from_one_command_is_good_in_the_next(lab):
+    instance = launch(lab, make_profile(lab), MetadataOptions={"HttpTokens": "required"})
+    token = shell(lab, instance).run_script(TOKEN + '; echo "$TOKEN"').stdout.strip()
+    later = shell(lab, instance).run_script(f'curl -s -H "X-aws-ec2-metadata-token: {token}" {IMDS}/meta-data/instance-id')
+    assert later.stdout == instance
+
+
 def test_imds_turned_off_answers_403(lab):
     instance = launch(lab, make_profile(lab), MetadataOptions={"HttpEndpoint": "disabled"})
     result = run(lab, instance, f"curl -s {IMDS}/meta-data/instance-id")

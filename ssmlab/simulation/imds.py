@@ -146,14 +146,22 @@ def facts(account_id: str, region: str, instance_id: str) -> InstanceFacts:
     return result
 
 
+# The session tokens each instance's IMDS issued, until their TTL ends: a token fetched by
+# one command is still good in the next, as on the instance. Cleared with the lab (reset).
+_issued: dict[str, dict[str, datetime]] = {}
+
+
+def reset() -> None:
+    _issued.clear()
+
+
 class Imds:
-    """One instance's IMDS. Tokens it issued are remembered for as long as the object lives
-    (a Run Command script, or a Session Manager shell)."""
+    """One instance's IMDS."""
 
     def __init__(self, facts: InstanceFacts, now=None) -> None:
         self.facts = facts
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._tokens: dict[str, datetime] = {}
+        self._tokens = _issued.setdefault(facts.instance_id, {})
 
     # -- the credentials EC2 hands out ------------------------------------------------
     def credentials(self) -> dict[str, str] | None:
@@ -270,7 +278,7 @@ class Imds:
             ttl = headers.get(TOKEN_TTL_HEADER, "")
             if not ttl.isdigit() or not 1 <= int(ttl) <= MAX_TOKEN_TTL:
                 return self._error(400)
-            token = "AQAEA" + base64.b64encode(_digest(f.instance_id, str(len(self._tokens)))).decode()[:51] + "=="
+            token = "AQAEA" + base64.b64encode(_digest(f.instance_id, str(self._now()), str(len(self._tokens)))).decode()[:51] + "=="
             self._tokens[token] = self._now() + timedelta(seconds=int(ttl))
             return Response(200, token)
         token = headers.get(TOKEN_HEADER)

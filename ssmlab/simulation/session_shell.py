@@ -127,5 +127,8 @@ def install() -> None:
 
 
 def reset() -> None:
+    from . import imds
+
     _shells.clear()
+    imds.reset()
     _records.clear()
