@@ -242,6 +242,8 @@ def test_imds_turned_off_answers_403(lab):
     instance = launch(lab, make_profile(lab), MetadataOptions={"HttpEndpoint": "disabled"})
     result = run(lab, instance, f"curl -s {IMDS}/meta-data/instance-id")
     assert "<title>403 - Forbidden</title>" in result.stdout and result.exit_code == 0
+    code = run(lab, instance, f'curl -s -o /dev/null -w "%{{http_code}}\\n" {IMDS}/meta-data/instance-id')
+    assert code.stdout == "403\n"
 
 
 def test_role_ec2_cannot_assume_is_reported_by_iam_info(lab):

@@ -71,3 +71,15 @@ def test_what_bashlex_cannot_read_is_said_not_a_traceback():
 def test_any_script_gets_an_answer_never_an_exception(script):
     result = make_shell().run_script(script)
     assert isinstance(result.exit_code, int) and 0 <= result.exit_code <= 255
+
+
+def _double_quoted(value: str) -> str:
+    # Inside double quotes bash escapes only \ " $ ` (bash(1), QUOTING).
+    return '"' + "".join("\\" + ch if ch in '\\"$`' else ch for ch in value) + '"'
+
+
+@settings(max_examples=80, deadline=None)
+@given(text)
+def test_a_double_quoted_word_comes_back_unchanged(value):
+    result = make_shell().run_script(f"printf '%s' {_double_quoted(value)}")
+    assert result.stdout == value, result

@@ -90,6 +90,7 @@ def curl(shell: InstanceShell, args: list[str]) -> Result:
     method = None
     headers: dict[str, str] = {}
     output = None
+    write_out = ""
     urls: list[str] = []
     rest = _split_short(args)
     while rest:
@@ -111,6 +112,8 @@ def curl(shell: InstanceShell, args: list[str]) -> Result:
             headers[name.strip().lower()] = value.strip()
         elif arg in ("-o", "--output") and rest:
             output = rest.pop(0)
+        elif arg in ("-w", "--write-out") and rest:
+            write_out = rest.pop(0)
         elif arg in ("-m", "--max-time", "--connect-timeout") and rest:
             rest.pop(0)
         elif arg.startswith("-"):
@@ -131,10 +134,14 @@ def curl(shell: InstanceShell, args: list[str]) -> Result:
             return Result("", err + (message if (not silent or show_error) else ""), 22)
         if include:
             body = f"HTTP/1.1 {status} {response.reason}\r\nContent-Length: {len(body)}\r\n\r\n" + body
+        # -w: curl(1) --write-out variables the lab knows; \n as a newline.
+        written = write_out.replace("%{http_code}", str(status)).replace("%{response_code}", str(status))
+        written = written.replace("%{size_download}", str(len(response.body))).replace("\\n", "\n")
         if output and output != "-":
-            shell.files[shell._path(output)] = body
-            return Result("", err, 0)
-        return Result(body, err, 0)
+            if output != "/dev/null":
+                shell.files[shell._path(output)] = body
+            return Result(written, err, 0)
+        return Result(body + written, err, 0)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     if not reachable(shell, host):
         # No route: the SYN is never answered; curl gives up when the kernel does.

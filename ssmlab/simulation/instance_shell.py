@@ -481,7 +481,7 @@ class InstanceShell:
             if ch == "\\" and i + 1 < end:
                 nxt = source[i + 1]
                 if quote == '"' and nxt not in '$`"\\\n':
-                    fields[-1] += ch
+                    fields[-1] += ch + nxt  # inside double quotes only these are escaped
                 else:
                     fields[-1] += nxt
                 has_field[-1] = True
