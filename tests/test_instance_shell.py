@@ -154,6 +154,13 @@ def test_identity_and_system_commands(lab, instance):
     assert as_ssm_user.stdout == "ssm-user\n1001\n"
 
 
+def test_environment_and_which(lab, instance):
+    result = run(lab, instance, "export GREETING=hi; printenv GREETING HOME; which aws nosuch")
+    assert result.stdout == "hi\n/root\n/usr/bin/aws\n"
+    assert result.stderr == "/usr/bin/which: no nosuch in (/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin)\n"
+    assert result.exit_code == 1
+
+
 def test_date_and_uptime_shapes(lab, instance):
     result = run(lab, instance, "date; uptime")
     date, uptime = result.stdout.splitlines()

@@ -64,6 +64,8 @@ SIMULATED = {
     "wc": "-l -w -c", "id": "the user's uid, gid, groups", "whoami": "the user",
     "hostname": "the private DNS name", "uname": "-a -r -s -n -m", "uptime": "since launch",
     "date": "the lab's clock (UTC)", "systemctl": "status amazon-ssm-agent",
+    "env": "the exported variables", "printenv": "the exported variables",
+    "which": "/usr/bin/NAME for the commands it knows", "unset": "builtin",
     "sleep": "returns at once", "sudo": "runs the command as root",
     "ssm-cli": "get-diagnostics --output table, the diagnostics of the simulated agent",
 }
@@ -736,6 +738,30 @@ class InstanceShell:
             if not values or not consumed[0]:
                 break
         return Result("".join(out), "", 0)
+
+    def _cmd_printenv(self, args, stdin):
+        names = args or sorted(self.exported)
+        values = [(n, self.variables[n]) for n in names if n in self.variables and n in self.exported]
+        if args:
+            return Result("".join(v + "\n" for _, v in values), "", 0 if len(values) == len(args) else 1)
+        return Result("".join(f"{n}={v}\n" for n, v in values), "", 0)
+
+    def _cmd_env(self, args, stdin):
+        if args:
+            return self._not_simulated("`env " + " ".join(args) + "`")
+        return self._cmd_printenv([], stdin)
+
+    def _cmd_which(self, args, stdin):
+        out, code = [], 0
+        for name in args:
+            if name in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + name.replace("-", "_")):
+                out.append(f"/usr/bin/{name}\n")
+            else:
+                code = 1
+                out.append("")
+        missing = [n for n in args if not (n in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + n.replace("-", "_")))]
+        err = "".join(f"/usr/bin/which: no {n} in ({self.variables.get('PATH', '')})\n" for n in missing)
+        return Result("".join(out), err, code)
 
     def _cmd_sleep(self, args, stdin):
         return Result("", "", 0)
