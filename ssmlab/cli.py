@@ -107,6 +107,12 @@ def _diagnose(args: argparse.Namespace) -> int:
         os.environ.update(profiles)
 
 
+def _session(args: argparse.Namespace) -> int:
+    from .session import main
+
+    return main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssmlab",
@@ -161,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", help="the offline lab to ask (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
     )
     diagnose.set_defaults(run=_diagnose)
+
+    session = commands.add_parser(
+        "session",
+        help="a Session Manager shell (ssm-user) on an offline lab instance, like `aws ssm start-session`",
+    )
+    session.add_argument("instance_id", metavar="INSTANCE_ID")
+    session.add_argument(
+        "--endpoint", help="the offline lab to reach (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
+    )
+    session.set_defaults(run=_session)
     return parser
 
 

@@ -135,6 +135,22 @@ class Lab:
 
         print(diagnose(self.account_id, self.region, instance_id, table=table), end="")
 
+    def start_session(self, instance_id: str):
+        """A Session Manager shell as ``ssm-user`` on an offline lab instance: ``.run(line)``
+        returns what it prints, ``.interact()`` is a terminal loop, ``.terminate()`` ends it.
+        Raises AWS's ``TargetNotConnected`` when the instance is not managed.
+
+        (``lab.session`` is the lab's boto3 Session, hence the name of the AWS operation.)
+        """
+        if not self.offline:
+            raise LabError(
+                "lab.start_session() opens the simulated instance's shell of the offline lab; on a real "
+                f"account run `aws ssm start-session --target {instance_id}` with the session-manager-plugin."
+            )
+        from .session import Session
+
+        return Session.start(self.endpoint, self.region, self.env["AWS_ACCESS_KEY_ID"], instance_id)
+
     def __str__(self) -> str:
         where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"
         account = self.account_id if self.offline else for_display(self.account_id)

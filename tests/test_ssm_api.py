@@ -204,7 +204,8 @@ def test_shell_aws_cli_honours_query_and_output(lab):
     # The AWS CLI's text output: the values, keys sorted (Account, Arn, UserId).
     assert result["StandardOutputContent"] == f"123456789012\t{arn}\t{role_id}:{instance}\n"
     result = run_shell(lab, instance, "aws sts get-caller-identity --output table")
-    assert result["ResponseCode"] == 127 and result["Status"] == "Failed"
+    # Not simulated: said so, with the shell's distinct exit code (instance_shell.NOT_SIMULATED).
+    assert result["ResponseCode"] == 120 and result["Status"] == "Failed"
 
 
 def test_imdsv2_token_is_needed_when_required(lab):
@@ -222,10 +223,10 @@ def test_imdsv2_token_is_needed_when_required(lab):
 
 def test_unsupported_command_fails_honestly(lab):
     instance = launch(lab, make_profile(lab))
-    result = run_shell(lab, instance, "systemctl status amazon-ssm-agent")
+    result = run_shell(lab, instance, "nosuchcommand")
     assert result["Status"] == "Failed"
     assert result["ResponseCode"] == 127
-    assert "line 1: systemctl: command not found" in result["StandardErrorContent"]
+    assert "line 1: nosuchcommand: command not found" in result["StandardErrorContent"]
 
 
 def test_outcome_is_decided_at_send_command_time_and_listed_with_details(lab):

@@ -12,6 +12,9 @@ with its sources):
                        from the lab's real state, and what the agent logs.
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
+- ``instance_shell``   bash on an instance (bashlex), for Run Command and Session Manager;
+                       ``imds`` its instance metadata, ``instance_aws`` its curl and AWS CLI.
+- ``session_shell``    Session Manager shells (ssm-user) kept for ``ssmlab session``.
 - ``diagnostics``      what ``ssm-cli get-diagnostics`` would print on an instance.
 - ``iam_simulator``    IAM SimulatePrincipalPolicy (``ssmlab doctor --aws`` uses it).
 - ``policy``           the one policy and trust evaluator, pure functions over policy
@@ -39,6 +42,7 @@ import sys
 # checkers) can be imported without loading moto.
 _PATCH_MODULES = (
     "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "sts_corrections", "cfn_corrections",
+    "session_shell",
 )
 _installed = False
 

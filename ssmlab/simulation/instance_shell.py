@@ -1,48 +1,79 @@
-"""The shell of a simulated instance: what AWS-RunShellScript prints in the offline lab.
+"""The shell of a simulated instance: Run Command's AWS-RunShellScript and Session Manager's
+shell in the offline lab.
 
-Nothing runs on the lab's instances. Run Command's ``AWS-RunShellScript`` is answered here,
-from the lab's state at SendCommand time, for a small documented set of commands. Every
-other command fails honestly (exit status 127, "command not found", plus a note that the
-offline instance does not simulate it) rather than pretending to succeed.
+Nothing runs on the lab's instances. A script is parsed with bashlex, a well-kept parser of
+bash's grammar, and interpreted here against the lab's state: sequences (``;``, newlines),
+``&&``/``||``, ``!``, pipelines, ``$?``, ``if``/``for``, ``{ …; }`` and ``( … )``,
+assignments, ``export``, ``$VAR``/``${VAR}``/``${VAR:-x}``, ``$(…)`` and backquotes,
+quoting and word splitting, redirections to ``/dev/null``, files and ``2>&1``.
 
-======================================================================  =========================================
-Command (one per line of the ``commands`` parameter)                    Output, from the lab's state
-======================================================================  =========================================
-``aws sts get-caller-identity`` (``--query``, ``--output json|text``)   JSON: UserId ``<role id>:<instance id>``,
-                                                                        Account, Arn ``arn:aws:sts::ACCOUNT:
-                                                                        assumed-role/<role>/<instance id>`` — the
-                                                                        instance profile's role (the aws CLI reads
-                                                                        credentials from IMDS; DHMC credentials
-                                                                        belong to the agent only). No usable
-                                                                        profile: "Unable to locate credentials",
-                                                                        exit 253.
-``curl [-s] http://169.254.169.254/latest/meta-data/iam/security-credentials/``
-                                                                        the role name; no profile: IMDS's 404
-                                                                        page. IMDSv2 required and no token: 401.
-``TOKEN=$(curl -X PUT http://169.254.169.254/latest/api/token -H ...)``  stores an IMDSv2 token in ``$TOKEN``
-``curl -H "X-aws-ec2-metadata-token: $TOKEN" http://169.254.169.254/…``  as above, with the token
-``curl … /latest/meta-data/instance-id``                                the instance id
-``curl … /latest/meta-data/placement/region``                           the Region
-``hostname``                                                            the private DNS name (ip-10-0-0-5.ec2.internal)
-``cat /etc/os-release``                                                 Amazon Linux 2023 / Amazon Linux 2 content
-``whoami``                                                              ``root`` (Run Command runs as root)
-``echo …``                                                              its arguments, ``$VAR`` expanded
-======================================================================  =========================================
+Commands are either simulated from the lab's state (``SIMULATED`` lists them, with what
+they answer; docs/aws-facts.md#instance-shell-and-imds has the sources) or answered
+honestly: a real Linux command the lab does not simulate prints one line saying so and
+exits ``NOT_SIMULATED`` (120, a code bash itself never uses); only a name that is no
+command on Amazon Linux gets bash's ``command not found`` (exit 127).
 
-Lines run in order, like a script; the invocation's exit status is the last line's (bash
-without ``set -e``). Empty lines and ``#`` comments are skipped.
+Run Command runs the script as ``root`` in ``/usr/bin`` (the agent's systemd unit's
+working directory); a Session Manager shell runs as ``ssm-user``. Both are the ``user``
+parameter of ``InstanceShell``.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
 
-import jmespath
-from dataclasses import dataclass
+import bashlex
+import bashlex.errors
 
-IMDS = "http://169.254.169.254"
+from . import imds as imds_module
+
+NOT_SIMULATED = 120
+AMAZON_LINUX_PROMPT = "sh-5.2$ "
+
+# Real commands of an Amazon Linux 2023 instance the lab does not simulate: they are
+# answered "not simulated", never "command not found" (which would be false about Linux).
+KNOWN_LINUX_COMMANDS = frozenset(
+    """
+    awk base64 basename bzip2 cal chgrp chmod chown chronyc cloud-init cmp comm cp cron
+    crontab curl cut dd df diff dig dirname dmesg dnf du ec2-metadata env expand expr
+    fdisk file find findmnt free fuser getent gpg groupadd groups gunzip gzip halt head
+    history host hostnamectl htop ifconfig install ip iptables journalctl jq kill killall
+    last less ln locale localectl loginctl logger lsblk lscpu lsof lsmod ls lsattr man md5sum
+    mkdir mkfs mktemp modprobe more mount mv nc netstat nl nohup nproc nslookup openssl
+    passwd paste patch perl pgrep ping pkill poweroff ps pstree python3 readlink realpath
+    reboot rev rm rmdir rpm rsync sed seq service sestatus sftp sha1sum sha256sum shutdown
+    sleep sort split ss ssh ssh-keygen ssm-cli stat strace stty su sudo sync sysctl tac tar
+    tee telnet test time timedatectl timeout top touch tr traceroute truncate tty type
+    umask umount unalias uniq unset unzip useradd userdel usermod vi vim w watch wget
+    whereis which who xargs xz yes yum zip amazon-ssm-agent amazon-linux-extras
+    """.split()
+)
+
+SIMULATED = {
+    "aws": "the AWS CLI v2 as the instance profile's role session (sts get-caller-identity; "
+           "other calls judged by the role's policies)",
+    "curl": "instance metadata (http://169.254.169.254/...); other hosts per the network model",
+    "cat": "files a learner looks at (/etc/os-release, the agent's logs and config), or stdin",
+    "ls": "the directories the lab models",
+    "cd": "builtin", "pwd": "builtin", "echo": "builtin", "printf": "builtin",
+    "true": "builtin", "false": "builtin", "exit": "builtin", "export": "builtin",
+    "grep": "-i -v -c -q -n -E -F -o, on stdin or files", "head": "-n N, -N", "tail": "-n N, -N",
+    "wc": "-l -w -c", "id": "the user's uid, gid, groups", "whoami": "the user",
+    "hostname": "the private DNS name", "uname": "-a -r -s -n -m", "uptime": "since launch",
+    "date": "the lab's clock (UTC)", "systemctl": "status amazon-ssm-agent",
+    "env": "the exported variables", "printenv": "the exported variables",
+    "which": "/usr/bin/NAME for the commands it knows", "unset": "builtin",
+    "sleep": "returns at once", "sudo": "runs the command as root",
+    "ssm-cli": "get-diagnostics --output table, the diagnostics of the simulated agent",
+}
+
+USERS = {
+    "root": {"uid": 0, "home": "/root", "groups": "0(root)"},
+    "ssm-user": {"uid": 1001, "home": "/home/ssm-user", "groups": "1001(ssm-user)"},
+}
 
 OS_RELEASE = {
     "2023": (
@@ -76,21 +107,8 @@ OS_RELEASE = {
         'SUPPORT_END="2026-06-30"\n'
     ),
 }
-
-_HTML_404 = (
-    '<?xml version="1.0" encoding="iso-8859-1"?>\n'
-    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
-    '\t"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
-    '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n'
-    " <head>\n  <title>404 - Not Found</title>\n </head>\n"
-    " <body>\n  <h1>404 - Not Found</h1>\n </body>\n</html>\n"
-)
-_HTML_401 = _HTML_404.replace("404 - Not Found", "401 - Unauthorized")
-
-SIMULATED = (
-    "aws sts get-caller-identity, curl http://169.254.169.254/..., hostname, "
-    "cat /etc/os-release, whoami, echo"
-)
+# The kernel the lab reports (a release of each distribution's kernel line).
+KERNEL = {"2023": "6.1.158-180.294.amzn2023.x86_64", "2": "5.10.245-241.976.amzn2.x86_64"}
 
 
 @dataclass(frozen=True)
@@ -100,193 +118,1136 @@ class Result:
     exit_code: int
 
 
-def _script_path(instance_id: str, command_id: str) -> str:
-    # Where the agent writes the script it runs (as seen in real Run Command error output).
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def script_path(instance_id: str, command_id: str) -> str:
+    """Where the agent writes the script of AWS-RunShellScript (its error lines start with it)."""
     return (
         f"/var/lib/amazon/ssm/{instance_id}/document/orchestration/{command_id}"
         "/awsrunShellScript/0.awsrunShellScript/_script.sh"
     )
 
 
-def _as_cli_text(value) -> str:
-    """The AWS CLI's ``--output text`` for a flat response: values tab-separated, keys
-    sorted; a scalar alone; ``None`` as ``None``."""
-    if isinstance(value, dict):
-        return "\t".join(_as_cli_text(value[key]) for key in sorted(value))
-    if isinstance(value, list):
-        return "\t".join(_as_cli_text(item) for item in value)
-    return "None" if value is None else str(value)
+def _now() -> datetime:
+    """The lab's clock (one place to switch to a virtual clock)."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class _Out:
+    out: list[str] = field(default_factory=list)
+    err: list[str] = field(default_factory=list)
+    code: int = 0
+
+    def add(self, result: Result) -> None:
+        self.out.append(result.stdout)
+        self.err.append(result.stderr)
+        self.code = result.exit_code
+
+    def result(self) -> Result:
+        return Result("".join(self.out), "".join(self.err), self.code)
 
 
 class InstanceShell:
-    """Runs a list of command lines against one instance's simulated state.
+    """bash on one simulated instance. ``state`` is an ``agent.AgentState``.
 
-    ``state`` is an ``agent.AgentState``.
+    ``user`` is ``root`` (Run Command) or ``ssm-user`` (Session Manager). ``command_id``
+    set: error lines carry the script's path and line, as under Run Command; unset: they
+    start ``sh:``, as in an interactive Session Manager shell. ``aws`` answers the
+    instance's AWS CLI (``instance_aws.run`` by default).
     """
 
-    def __init__(self, state, command_id: str) -> None:
+    def __init__(
+        self,
+        state,
+        command_id: str | None = None,
+        *,
+        user: str = "root",
+        endpoint: str | None = None,
+        facts: imds_module.InstanceFacts | None = None,
+        now: Callable[[], datetime] = _now,
+    ) -> None:
+        if user not in USERS:
+            raise ValueError(f"user must be one of {sorted(USERS)}")
         self.state = state
         self.command_id = command_id
-        self.variables: dict[str, str] = {}
-        self.token_issued = False
+        self.user = user
+        self.endpoint = endpoint
+        self.now = now
+        self.facts = facts or imds_module.facts(state.account_id, state.region, state.instance_id)
+        self.imds = imds_module.Imds(self.facts, now=now)
+        home = USERS[user]["home"]
+        # Both Run Command and Session Manager start in the agent's working directory
+        # (packaging/linux/amazon-ssm-agent.service: WorkingDirectory=/usr/bin/).
+        self.cwd = "/usr/bin"
+        self.ended = False
+        self.variables: dict[str, str] = {
+            "HOME": home, "USER": user, "PATH": "/usr/local/bin:/usr/bin:/usr/local/sbin:/usr/sbin",
+            "SHELL": "/bin/bash" if user == "root" else "/bin/sh", "PWD": self.cwd,
+        }
+        self.exported: set[str] = set(self.variables)
+        self.last_code = 0
+        self.files = _files(state, self.facts)
+        self._source = ""
+        self._pending_stderr: list[str] = []
+        self._pos = 0
 
-    # -- helpers -----------------------------------------------------------------
-    def _expand(self, text: str) -> str:
-        def sub(match: re.Match) -> str:
-            return self.variables.get(match.group(1) or match.group(2), "")
+    # -- entry points ------------------------------------------------------------------
+    def run(self, lines: list[str]) -> Result:
+        """AWS-RunShellScript: the ``commands`` entries, one line each, as one script.
+        The result's exit code is the script's; non-zero appends the agent's
+        ``failed to run commands: exit status N`` to stderr."""
+        script = "\n".join(str(line) for line in lines)
+        result = self.run_script(script)
+        err = result.stderr
+        if result.exit_code != 0:
+            err += f"failed to run commands: exit status {result.exit_code}"
+        return Result(result.stdout, err, result.exit_code)
 
-        return re.sub(r"\$\{(\w+)\}|\$(\w+)", sub, text)
+    def run_script(self, script: str) -> Result:
+        out = _Out()
+        try:
+            self._run_text(script, out)
+        except _Exit as stop:
+            if isinstance(stop, _ExitWith):
+                out.add(stop.result)
+            out.code = stop.code
+            # A syntax error ends a script; an interactive shell reads the next line, and
+            # says "exit" when the exit builtin ends it (bash(1), exit).
+            self.ended = bool(self.command_id) or not isinstance(stop, _SyntaxStop)
+            if self.ended and not self.command_id:
+                out.err.append("exit\n")
+        self.last_code = out.code
+        return out.result()
 
-    def _not_found(self, line_no: int, word: str) -> Result:
-        return Result(
-            "",
-            f"{_script_path(self.state.instance_id, self.command_id)}: line {line_no}: {word}: command not found\n"
-            f"(ssmlab: the offline instance only simulates: {SIMULATED})\n",
-            127,
+    # -- parsing -----------------------------------------------------------------------
+    def _prefix(self) -> str:
+        if not self.command_id:
+            return "sh: "
+        line = self._source.count("\n", 0, self._pos) + 1
+        return f"{script_path(self.state.instance_id, self.command_id)}: line {line}: "
+
+    def _syntax_error(self, lines: list[str], line_no: int, message: str) -> Result:
+        # bash's messages for the shapes bashlex reports (bash 5.2, parse.y).
+        if self.command_id:
+            path = script_path(self.state.instance_id, self.command_id)
+
+            def where(n: int) -> str:
+                return f"{path}: line {n}: "
+        else:
+
+            def where(n: int) -> str:
+                return "sh: "
+
+        if "matching" in message:
+            quote = message.split("matching '", 1)[-1][:1] if "matching '" in message else '"'
+            text = f"{where(line_no)}unexpected EOF while looking for matching `{quote}'\n"
+            text += f"{where(len(lines) + 1)}syntax error: unexpected end of file\n" if self.command_id else ""
+        elif message.startswith("unexpected token"):
+            token = message.split("'", 2)[1] if "'" in message else message.split()[-1]
+            bad_line = lines[line_no - 1] if line_no - 1 < len(lines) else ""
+            text = f"{where(line_no)}syntax error near unexpected token `{token}'\n{where(line_no)}`{bad_line}'\n"
+        else:
+            text = f"{where(len(lines) + 1)}syntax error: unexpected end of file\n"
+        return Result("", text, 2)
+
+    def _run_text(self, script: str, out: _Out) -> None:
+        self._source = script
+        try:
+            trees = _parse(script) if script.strip() else []
+        except _Unparsable:
+            out.add(Result(
+                "",
+                "ssmlab: bashlex, the parser of bash's grammar the offline lab uses, cannot read this "
+                f"script; bash may well run it (not simulated, exit {NOT_SIMULATED})\n",
+                NOT_SIMULATED,
+            ))
+            return
+        except bashlex.errors.ParsingError as error:
+            # bash runs the complete commands before the one it cannot parse: find the
+            # last line up to which the script parses, and the line of the error.
+            lines = script.split("\n")
+            complete, line_no, message = 0, len(lines), error.message
+            for k in range(1, len(lines) + 1):
+                try:
+                    _parse("\n".join(lines[:k]))
+                    complete = k
+                except bashlex.errors.ParsingError as partial:
+                    if partial.message.startswith("unexpected token"):
+                        line_no, message = k, partial.message
+                        break
+                except (NotImplementedError, _Unparsable):
+                    break
+            else:
+                line_no = script.count("\n", 0, min(error.position, len(script))) + 1
+            head = "\n".join(lines[:complete])
+            if head.strip():
+                self._source = head
+                for tree in _parse(head):
+                    self._node(tree, "", out)
+            self._source = script
+            out.add(self._syntax_error(lines, line_no, message))
+            raise _SyntaxStop(2) from None
+        except NotImplementedError as missing:
+            out.add(self._not_simulated(f"bash {missing}"))
+            return
+        for tree in trees:
+            self._node(tree, "", out)
+
+    # -- the tree ------------------------------------------------------------------------
+    def _node(self, node, stdin: str, out: _Out) -> None:
+        kind = node.kind
+        if kind == "list":
+            skip = False
+            for part in node.parts:
+                if part.kind == "operator":
+                    if part.op == "&&":
+                        skip = out.code != 0
+                    elif part.op == "||":
+                        skip = out.code == 0
+                    else:
+                        skip = False
+                    continue
+                if skip:
+                    continue
+                self._node(part, stdin, out)
+        elif kind == "pipeline":
+            negate = any(p.kind == "reservedword" and p.word == "!" for p in node.parts)
+            commands = [p for p in node.parts if p.kind not in ("pipe", "reservedword")]
+            data = stdin
+            err: list[str] = []
+            code = 0
+            for i, command in enumerate(commands):
+                step = _Out()
+                try:
+                    self._node(command, data, step)
+                except _Exit as stop:  # exit in a pipeline ends only its subshell
+                    step.code = stop.code
+                result = step.result()
+                err.append(result.stderr)
+                data, code = result.stdout, result.exit_code
+            if negate:
+                code = 0 if code else 1
+            out.add(Result(data, "".join(err), code))
+            self._set_code(code)
+        elif kind == "command":
+            result = self._command(node, stdin)
+            out.add(result)
+            self._set_code(result.exit_code)
+        elif kind == "compound":
+            subshell = node.list and node.list[0].kind == "reservedword" and node.list[0].word == "("
+            saved = (dict(self.variables), self.cwd) if subshell else None
+            try:
+                for part in node.list:
+                    if part.kind != "reservedword":
+                        self._node(part, stdin, out)
+            except _Exit as stop:
+                if not subshell:
+                    raise
+                out.code = stop.code
+            if saved:
+                self.variables, self.cwd = saved
+            self._set_code(out.code)
+        elif kind == "if":
+            self._if(node, stdin, out)
+        elif kind == "for":
+            self._for(node, stdin, out)
+        elif kind in ("reservedword", "operator"):
+            pass
+        else:
+            out.add(self._not_simulated(f"bash's {kind} construct"))
+            self._set_code(NOT_SIMULATED)
+
+    def _set_code(self, code: int) -> None:
+        self.last_code = code
+
+    def _if(self, node, stdin: str, out: _Out) -> None:
+        parts = node.parts
+        i = 0
+        while i < len(parts):
+            word = parts[i].word if parts[i].kind == "reservedword" else None
+            if word in ("if", "elif"):
+                condition = _Out()
+                self._node(parts[i + 1], stdin, condition)
+                out.out.extend(condition.out)
+                out.err.extend(condition.err)
+                if condition.code == 0:
+                    self._node(parts[i + 3], stdin, out)
+                    return
+                i += 4
+            elif word == "else":
+                self._node(parts[i + 1], stdin, out)
+                return
+            else:
+                i += 1
+        out.code = 0
+
+    def _for(self, node, stdin: str, out: _Out) -> None:
+        parts = node.parts
+        name = parts[1].word
+        words: list[str] = []
+        body = None
+        in_words = False
+        for part in parts[2:]:
+            if part.kind == "reservedword":
+                if part.word == "in":
+                    in_words = True
+                elif part.word in (";", "do"):
+                    in_words = False
+                continue
+            if in_words and part.kind == "word":
+                words.extend(self._expand(part))
+            elif part.kind != "word":
+                body = part
+        out.code = 0
+        for value in words:
+            self.variables[name] = value
+            if body is not None:
+                self._node(body, stdin, out)
+
+    # -- words -----------------------------------------------------------------------------
+    def _substitute(self, command) -> str:
+        sub = _Out()
+        saved = (dict(self.variables), self.cwd)
+        try:
+            self._node(command, "", sub)
+        except _Exit as stop:
+            sub.code = stop.code
+        self.variables, self.cwd = saved
+        self.last_code = sub.code
+        self._pending_stderr.append("".join(sub.err))
+        return "".join(sub.out).rstrip("\n")
+
+    def _parameter(self, expr: str) -> str:
+        if expr == "?":
+            return str(self.last_code)
+        if expr == "$":
+            return "4242"
+        if expr == "#":
+            return "0"
+        for op in (":-", ":=", ":+", "-"):
+            if op in expr:
+                name, default = expr.split(op, 1)
+                value = self.variables.get(name, "")
+                if op == ":+":
+                    return default if value else ""
+                if op == "-":
+                    return self.variables.get(name, default)
+                if not value and op == ":=":
+                    self.variables[name] = default
+                return value or default
+        return self.variables.get(expr, "")
+
+    def _expand(self, word_node, split: bool = True) -> list[str]:
+        """Expand one bashlex word: quotes removed, parameters and command substitutions
+        replaced (from bashlex's own positions), unquoted expansions split on blanks."""
+        source = self._source
+        start, end = word_node.pos
+        subs = {p.pos[0]: p for p in getattr(word_node, "parts", []) if p.kind == "commandsubstitution"}
+        fields: list[str] = [""]
+        has_field = [False]
+        quote = None
+        i = start
+
+        def emit(text: str, quoted: bool) -> None:
+            if quoted or not split:
+                fields[-1] += text
+                has_field[-1] = True
+                return
+            pieces = re.split(r"[ \t\n]+", text)
+            for n, piece in enumerate(pieces):
+                if n > 0 and (fields[-1] or has_field[-1]):
+                    fields.append("")
+                    has_field.append(False)
+                fields[-1] += piece
+                if piece:
+                    has_field[-1] = True
+
+        while i < end:
+            ch = source[i]
+            if i in subs:
+                node = subs[i]
+                emit(self._substitute(node.command), quote == '"')
+                i = node.pos[1]
+                continue
+            if quote == "'":
+                if ch == "'":
+                    quote = None
+                else:
+                    fields[-1] += ch
+                i += 1
+                continue
+            if ch == "\\" and i + 1 < end:
+                nxt = source[i + 1]
+                if quote == '"' and nxt not in '$`"\\\n':
+                    fields[-1] += ch + nxt  # inside double quotes only these are escaped
+                else:
+                    fields[-1] += nxt
+                has_field[-1] = True
+                i += 2
+                continue
+            if ch in "'\"" and quote is None:
+                quote = ch
+                has_field[-1] = True
+                i += 1
+                continue
+            if ch == '"' and quote == '"':
+                quote = None
+                i += 1
+                continue
+            if ch == "$" and i + 1 < end:
+                nxt = source[i + 1]
+                if nxt == "{":
+                    close = source.find("}", i)
+                    emit(self._parameter(source[i + 2 : close]), quote == '"')
+                    i = close + 1
+                    continue
+                match = re.match(r"[A-Za-z_][A-Za-z0-9_]*|[?$#0-9]", source[i + 1 : end])
+                if match:
+                    emit(self._parameter(match.group(0)), quote == '"')
+                    i += 1 + len(match.group(0))
+                    continue
+            fields[-1] += ch
+            has_field[-1] = True
+            i += 1
+        return [f for f, used in zip(fields, has_field) if used or f]
+
+    # -- one simple command ----------------------------------------------------------------
+    def _command(self, node, stdin: str) -> Result:
+        self._pending_stderr = []
+        self._pos = node.pos[0]
+        assignments: list[tuple[str, str]] = []
+        words: list[str] = []
+        redirects = []
+        for part in node.parts:
+            if part.kind == "assignment" and not words:
+                name, _ = part.word.split("=", 1)
+                value_node = _Shifted(part, len(name) + 1)
+                assignments.append((name, "".join(self._expand(value_node, split=False))))
+            elif part.kind == "redirect":
+                redirects.append(part)
+            elif part.kind in ("word", "assignment"):
+                words.extend(self._expand(part))
+        pre_err = "".join(self._pending_stderr)
+        if any(r.type not in ("<", "<<", ">", ">>", ">&", "&>") for r in redirects):
+            kinds = ", ".join(sorted({r.type for r in redirects}))
+            return self._not_simulated(f"bash's {kinds} redirection")
+        if not words:
+            for name, value in assignments:
+                self.variables[name] = value
+            # An assignment alone exits with its last command substitution's status, else 0.
+            return Result("", pre_err, self.last_code if self._had_sub(node) else 0)
+        saved = {name: self.variables.get(name) for name, _ in assignments}
+        for name, value in assignments:
+            self.variables[name] = value
+        stdin, problem = self._input_redirect(redirects, stdin)
+        if problem:
+            return Result("", pre_err + problem, 1)
+        try:
+            result = self._dispatch(words, stdin)
+        finally:
+            for name, old in saved.items():
+                if old is None:
+                    self.variables.pop(name, None)
+                else:
+                    self.variables[name] = old
+        result = self._output_redirect(redirects, result)
+        return Result(result.stdout, pre_err + result.stderr, result.exit_code)
+
+    @staticmethod
+    def _had_sub(node) -> bool:
+        return any(
+            p.kind == "commandsubstitution"
+            for part in node.parts
+            for p in getattr(part, "parts", [])
         )
 
-    # -- commands ----------------------------------------------------------------
-    def _aws(self, args: list[str]) -> Result:
-        """``aws [--region R] [--query Q] [--output json|text] sts get-caller-identity``."""
-        options: dict[str, str] = {}
-        words: list[str] = []
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            if arg == "--no-cli-pager":
-                i += 1
-            elif arg in ("--region", "--query", "--output") and i + 1 < len(args):
-                options[arg] = args[i + 1]
-                i += 2
-            elif arg.startswith(("--region=", "--query=", "--output=")):
-                key, value = arg.split("=", 1)
-                options[key] = value
-                i += 1
+    def _input_redirect(self, redirects, stdin: str) -> tuple[str, str]:
+        for redirect in redirects:
+            if redirect.type == "<<":
+                # A here-document: its lines up to the delimiter; an unquoted delimiter
+                # expands parameters in it (bash(1), "Here Documents").
+                body = redirect.heredoc.value.rsplit("\n", 1)[0] + "\n" if "\n" in redirect.heredoc.value else ""
+                delimiter = self._source[redirect.output.pos[0]:redirect.output.pos[1]]
+                if not any(q in delimiter for q in "'\"\\"):
+                    body = re.sub(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|\?)",
+                                  lambda m: self._parameter(m.group(1) or m.group(2)), body)
+                stdin = body
+                continue
+            if redirect.type == "<":
+                path = self._path("".join(self._expand(redirect.output, split=False)))
+                content = self.files.get(path)
+                if content is None:
+                    return stdin, f"{self._prefix()}{path}: No such file or directory\n"
+                stdin = content
+        return stdin, ""
+
+    def _output_redirect(self, redirects, result: Result) -> Result:
+        stdout, stderr = result.stdout, result.stderr
+        for redirect in redirects:
+            if redirect.type in ("<", "<<"):
+                continue
+            source = redirect.input if isinstance(getattr(redirect, "input", None), int) else 1
+            target_node = redirect.output
+            if redirect.type == ">&" and isinstance(target_node, int):
+                if source == 2 and target_node == 1:
+                    stdout, stderr = stdout + stderr, ""
+                elif source == 1 and target_node == 2:
+                    stdout, stderr = "", stderr + stdout
+                continue
+            target = "".join(self._expand(target_node, split=False)) if not isinstance(target_node, int) else str(target_node)
+            if redirect.type in (">&", "&>"):
+                text, stdout, stderr = stdout + stderr, "", ""
+            elif source == 2:
+                text, stderr = stderr, ""
             else:
-                words.append(arg)
-                i += 1
-        output = options.get("--output", "json")
-        if words != ["sts", "get-caller-identity"] or output not in ("json", "text"):
-            return Result("", "", -1)
-        state = self.state
-        if not state.instance_role_name:
-            # AWS CLI v2: no credentials in the chain (the instance profile gives none).
-            return Result(
-                "",
-                '\nUnable to locate credentials. You can configure credentials by running "aws configure".\n',
-                253,
-            )
-        body = {
-            "UserId": f"{state.instance_role_id}:{state.instance_id}",
-            "Account": state.account_id,
-            "Arn": f"arn:aws:sts::{state.account_id}:assumed-role/{state.instance_role_name}/{state.instance_id}",
-        }
-        if "--query" in options:
-            # The AWS CLI's --query is JMESPath, evaluated client-side on the response.
-            body = jmespath.search(options["--query"], body)
-        if output == "json":
-            return Result(json.dumps(body, indent=4) + "\n", "", 0)
-        return Result(_as_cli_text(body) + "\n", "", 0)
+                text, stdout = stdout, ""
+            if target == "/dev/null":
+                continue
+            path = self._path(target)
+            if redirect.type == ">>":
+                self.files[path] = self.files.get(path, "") + text
+            else:
+                self.files[path] = text
+        return Result(stdout, stderr, result.exit_code)
 
-    def _curl(self, args: list[str]) -> Result:
-        url = None
-        method = "GET"
-        headers: list[str] = []
-        i = 0
-        while i < len(args):
-            arg = args[i]
-            if arg in ("-X", "--request"):
-                method = args[i + 1].upper() if i + 1 < len(args) else method
-                i += 2
+    def _path(self, path: str) -> str:
+        if path.startswith("~"):
+            path = self.variables.get("HOME", "/") + path[1:]
+        if not path.startswith("/"):
+            path = self.cwd.rstrip("/") + "/" + path
+        parts: list[str] = []
+        for piece in path.split("/"):
+            if piece in ("", "."):
                 continue
-            if arg in ("-H", "--header"):
-                if i + 1 < len(args):
-                    headers.append(args[i + 1])
-                i += 2
-                continue
-            if arg.startswith("-"):
-                i += 1
-                continue
-            url = arg
-            i += 1
-        if not url or not url.startswith(IMDS):
-            return Result("", "", -1)
-        state = self.state
-        if not state.imds_enabled:
-            return Result("", f"curl: (7) Failed to connect to 169.254.169.254 port 80 after 0 ms: Couldn't connect to server\n", 7)
-        path = url[len(IMDS):]
-        if path.rstrip("/") == "/latest/api/token" and method == "PUT":
-            self.token_issued = True
-            return Result("AQAEAssmlabSimulatedImdsV2Token==", "", 0)
-        has_token = any(h.lower().startswith("x-aws-ec2-metadata-token:") and h.split(":", 1)[1].strip() for h in headers)
-        if state.imdsv2_required and not (has_token and self.token_issued):
-            # IMDSv2 required: a request without a valid session token gets 401 (EC2 doc
-            # "Use the Instance Metadata Service to access instance metadata").
-            return Result(_HTML_401, "", 0)
-        if path in ("/latest/meta-data/iam/security-credentials/", "/latest/meta-data/iam/security-credentials"):
-            if state.instance_role_name:
-                return Result(state.instance_role_name, "", 0)
-            return Result(_HTML_404, "", 0)
-        if path == "/latest/meta-data/instance-id":
-            return Result(state.instance_id, "", 0)
-        if path == "/latest/meta-data/placement/region":
-            return Result(state.region, "", 0)
-        if path in ("/latest/meta-data/local-hostname", "/latest/meta-data/hostname"):
-            return Result(state.computer_name or "", "", 0)
-        return Result("", "", -1)
+            if piece == "..":
+                if parts:
+                    parts.pop()
+            else:
+                parts.append(piece)
+        return "/" + "/".join(parts)
 
-    def _one(self, line_no: int, line: str) -> Result:
-        assignment = re.match(r"^(\w+)=\$\((.*)\)\s*$", line)
-        if assignment:
-            inner = self._one(line_no, assignment.group(2))
-            if inner.exit_code == 0:
-                self.variables[assignment.group(1)] = inner.stdout.strip()
-                return Result("", inner.stderr, 0)
-            return inner
-        plain_assignment = re.match(r"^(\w+)=(\S*)$", line)
-        if plain_assignment:
-            self.variables[plain_assignment.group(1)] = self._expand(plain_assignment.group(2)).strip("'\"")
-            return Result("", "", 0)
+    def _not_found(self, name: str) -> Result:
+        return Result("", f"{self._prefix()}{name}: command not found\n", 127)
+
+    def _not_simulated(self, what: str) -> Result:
+        return Result(
+            "",
+            f"ssmlab: {what} exists on the instance but is not simulated by ssmlab's offline lab "
+            f"(exit {NOT_SIMULATED}); simulated: {', '.join(sorted(SIMULATED))}\n",
+            NOT_SIMULATED,
+        )
+
+    def _dispatch(self, words: list[str], stdin: str) -> Result:
+        name, args = words[0], words[1:]
+        if name == "sudo":
+            return self._sudo(args, stdin)
+        handler = getattr(self, "_cmd_" + name.replace("-", "_"), None) if re.fullmatch(r"[a-z][a-z0-9-]*", name) else None
+        if handler is not None:
+            return handler(args, stdin)
+        if name.startswith(("/", "./")):
+            base = name.rsplit("/", 1)[-1]
+            if base in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + base):
+                return self._dispatch([base, *args], stdin)
+            return Result("", f"{self._prefix()}{name}: No such file or directory\n", 127)
+        if name in KNOWN_LINUX_COMMANDS:
+            return self._not_simulated(f"`{name}`")
+        return self._not_found(name)
+
+    # -- builtins ------------------------------------------------------------------------
+    def _cmd_true(self, args, stdin):
+        return Result("", "", 0)
+
+    def _cmd_false(self, args, stdin):
+        return Result("", "", 1)
+
+    def _cmd_exit(self, args, stdin):
+        if not args:
+            raise _Exit(self.last_code)
+        if not re.fullmatch(r"-?\d+", args[0]):
+            # bash: "exit: foo: numeric argument required", status 2.
+            raise _ExitWith(Result("", f"{self._prefix()}exit: {args[0]}: numeric argument required\n", 2))
+        raise _Exit(int(args[0]) % 256)
+
+    def _cmd_cd(self, args, stdin):
+        target = args[0] if args else self.variables.get("HOME", "/")
+        if target == "-":
+            target = self.variables.get("OLDPWD", self.cwd)
+        path = self._path(target)
+        if path not in _directories(self.files) and not _is_modelled_dir(path):
+            if path in self.files:
+                return Result("", f"{self._prefix()}cd: {target}: Not a directory\n", 1)
+            return Result("", f"{self._prefix()}cd: {target}: No such file or directory\n", 1)
+        self.variables["OLDPWD"] = self.cwd
+        self.cwd = path
+        self.variables["PWD"] = path
+        return Result("", "", 0)
+
+    def _cmd_pwd(self, args, stdin):
+        return Result(self.cwd + "\n", "", 0)
+
+    def _cmd_export(self, args, stdin):
+        if not args or args == ["-p"]:
+            lines = [f'declare -x {k}="{self.variables[k]}"' for k in sorted(self.exported) if k in self.variables]
+            return Result("\n".join(lines) + ("\n" if lines else ""), "", 0)
+        for arg in args:
+            name, eq, value = arg.partition("=")
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                return Result("", f"{self._prefix()}export: `{arg}': not a valid identifier\n", 1)
+            if eq:
+                self.variables[name] = value
+            self.exported.add(name)
+        return Result("", "", 0)
+
+    def _cmd_unset(self, args, stdin):
+        for name in args:
+            self.variables.pop(name, None)
+            self.exported.discard(name)
+        return Result("", "", 0)
+
+    def _cmd_echo(self, args, stdin):
+        newline = True
+        while args and args[0] in ("-n", "-e", "-E"):
+            newline = newline and args[0] != "-n"
+            args = args[1:]
+        return Result(" ".join(args) + ("\n" if newline else ""), "", 0)
+
+    def _cmd_printf(self, args, stdin):
+        if not args:
+            return Result("", f"{self._prefix()}printf: usage: printf [-v var] format [arguments]\n", 2)
+        fmt, values = args[0], list(args[1:])
+        fmt = fmt.replace("\\n", "\n").replace("\\t", "\t")
+        out = []
+        while True:
+            consumed = [0]
+
+            def fill(match: re.Match) -> str:
+                spec = match.group(0)
+                if spec == "%%":
+                    return "%"
+                value = values.pop(0) if values else ""
+                consumed[0] += 1
+                if spec.endswith("d"):
+                    return str(int(value or 0))
+                return value
+
+            out.append(re.sub(r"%%|%[-0-9.]*[sdq]", fill, fmt))
+            if not values or not consumed[0]:
+                break
+        return Result("".join(out), "", 0)
+
+    def _cmd_printenv(self, args, stdin):
+        names = args or sorted(self.exported)
+        values = [(n, self.variables[n]) for n in names if n in self.variables and n in self.exported]
+        if args:
+            return Result("".join(v + "\n" for _, v in values), "", 0 if len(values) == len(args) else 1)
+        return Result("".join(f"{n}={v}\n" for n, v in values), "", 0)
+
+    def _cmd_env(self, args, stdin):
+        if args:
+            return self._not_simulated("`env " + " ".join(args) + "`")
+        return self._cmd_printenv([], stdin)
+
+    def _cmd_which(self, args, stdin):
+        out, code = [], 0
+        for name in args:
+            if name in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + name.replace("-", "_")):
+                out.append(f"/usr/bin/{name}\n")
+            else:
+                code = 1
+                out.append("")
+        missing = [n for n in args if not (n in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + n.replace("-", "_")))]
+        err = "".join(f"/usr/bin/which: no {n} in ({self.variables.get('PATH', '')})\n" for n in missing)
+        return Result("".join(out), err, code)
+
+    def _cmd_sleep(self, args, stdin):
+        return Result("", "", 0)
+
+    def _sudo(self, args, stdin):
+        if not args or args[0].startswith("-"):
+            return self._not_simulated("`sudo " + " ".join(args) + "`")
+        user, self.user = self.user, "root"
         try:
-            words = shlex.split(self._expand(line))
-        except ValueError:
-            return Result("", f"{_script_path(self.state.instance_id, self.command_id)}: line {line_no}: syntax error\n", 2)
-        if words and words[0] == "sudo":
-            words = words[1:]
-        if not words:
-            return Result("", "", 0)
-        command, args = words[0], words[1:]
-        result = Result("", "", -1)
-        if command == "aws":
-            result = self._aws(args)
-        elif command == "curl":
-            result = self._curl(args)
-        elif command == "hostname" and not args:
-            result = Result((self.state.computer_name or "") + "\n", "", 0)
-        elif command == "whoami" and not args:
-            result = Result("root\n", "", 0)
-        elif command == "echo":
-            result = Result(" ".join(args) + "\n", "", 0)
-        elif command == "cat" and args == ["/etc/os-release"]:
-            text = OS_RELEASE.get(self.state.platform_version or "")
-            if text:
-                result = Result(text, "", 0)
-        if result.exit_code == -1:
-            return self._not_found(line_no, line.strip() if command in ("aws", "curl", "cat") else command)
-        return result
+            return self._dispatch(args, stdin)
+        finally:
+            self.user = user
 
-    def run(self, lines: list[str]) -> Result:
-        stdout, stderr, code = [], [], 0
-        script = [part for raw in lines for part in str(raw).split("\n")]
-        for line_no, part in enumerate(script, start=1):
-            line = part.strip()
-            if not line or line.startswith("#"):
+    # -- identity, system --------------------------------------------------------------------
+    def _cmd_whoami(self, args, stdin):
+        return Result(self.user + "\n", "", 0)
+
+    def _cmd_id(self, args, stdin):
+        info = USERS[self.user]
+        uid = info["uid"]
+        if args in (["-u"],):
+            return Result(f"{uid}\n", "", 0)
+        if args in (["-un"], ["-u", "-n"], ["-nu"]):
+            return Result(f"{self.user}\n", "", 0)
+        if args:
+            return self._not_simulated("`id " + " ".join(args) + "`")
+        return Result(f"uid={uid}({self.user}) gid={uid}({self.user}) groups={info['groups']}\n", "", 0)
+
+    def _cmd_hostname(self, args, stdin):
+        if args:
+            return self._not_simulated("`hostname " + " ".join(args) + "`")
+        return Result((self.state.computer_name or self.facts.private_dns) + "\n", "", 0)
+
+    def _cmd_uname(self, args, stdin):
+        kernel = KERNEL.get(self.state.platform_version or "", KERNEL["2023"])
+        host = self.state.computer_name or self.facts.private_dns
+        values = {"s": "Linux", "n": host, "r": kernel, "m": "x86_64"}
+        flags = "".join(a.lstrip("-") for a in args) or "s"
+        if "a" in flags:
+            built = "#1 SMP PREEMPT_DYNAMIC Mon Nov 10 00:00:00 UTC 2025"
+            return Result(f"Linux {host} {kernel} {built} x86_64 x86_64 x86_64 GNU/Linux\n", "", 0)
+        if any(f not in values for f in flags):
+            return self._not_simulated("`uname " + " ".join(args) + "`")
+        return Result(" ".join(values[f] for f in "snrm" if f in flags) + "\n", "", 0)
+
+    def _cmd_date(self, args, stdin):
+        now = self.now()
+        if args and args[0].startswith("+"):
+            fmt = args[0][1:]
+            return Result(now.strftime(fmt.replace("%N", "000000000")) + "\n", "", 0)
+        if args in (["-u"], ["--utc"]) or not args:
+            day = f"{now.day:2d}"
+            return Result(now.strftime(f"%a %b {day} %H:%M:%S UTC %Y") + "\n", "", 0)
+        return self._not_simulated("`date " + " ".join(args) + "`")
+
+    def _cmd_uptime(self, args, stdin):
+        now = self.now()
+        seconds = max(60, int((now - self.facts.launched).total_seconds()))
+        days, rest = divmod(seconds, 86400)
+        hours, rest = divmod(rest, 3600)
+        minutes = rest // 60
+        if args in (["-p"],):
+            pieces = [f"{n} {u}{'s' if n != 1 else ''}" for n, u in ((days, "day"), (hours, "hour"), (minutes, "minute")) if n]
+            return Result("up " + ", ".join(pieces) + "\n", "", 0)
+        if args:
+            return self._not_simulated("`uptime " + " ".join(args) + "`")
+        since = f"{days} day{'s' if days != 1 else ''}, " if days else ""
+        since += f"{hours:2d}:{minutes:02d}" if hours else f"{minutes} min"
+        users = 1 if self.command_id is None else 0
+        return Result(
+            f" {now:%H:%M:%S} up {since},  {users} user{'s' if users != 1 else ''},  load average: 0.00, 0.00, 0.00\n", "", 0
+        )
+
+    def _cmd_systemctl(self, args, stdin):
+        words = [a for a in args if not a.startswith("-")]
+        if len(words) == 2 and words[0] in ("status", "is-active") and words[1] in ("amazon-ssm-agent", "amazon-ssm-agent.service"):
+            running = self.state.agent_installed
+            if words[0] == "is-active":
+                return Result("active\n" if running else "inactive\n", "", 0 if running else 3)
+            if not running:
+                return Result("", "Unit amazon-ssm-agent.service could not be found.\n", 4)
+            return Result(_systemctl_status(self.state, self.facts, self.now(), self.user == "root"), "", 0)
+        return self._not_simulated("`systemctl " + " ".join(args) + "`")
+
+    # -- files ----------------------------------------------------------------------------------
+    def _read(self, name: str, path: str) -> tuple[str | None, Result | None]:
+        if path in self.files:
+            return self.files[path], None
+        if path in _directories(self.files) or _is_modelled_dir(path):
+            return None, Result("", f"{name}: {path}: Is a directory\n", 1)
+        if _under_modelled_dir(path):
+            return None, Result("", f"{name}: {path}: No such file or directory\n", 1)
+        return None, self._not_simulated(f"the file {path}")
+
+    def _cmd_cat(self, args, stdin):
+        paths = [a for a in args if a != "-"]
+        if not paths:
+            return Result(stdin, "", 0)
+        out, err, code = [], [], 0
+        for arg in paths:
+            content, problem = self._read("cat", self._path(arg))
+            if problem is not None:
+                err.append(problem.stderr.replace(self._path(arg), arg, 1))
+                code = problem.exit_code
+            else:
+                out.append(content)
+        return Result("".join(out), "".join(err), code)
+
+    def _cmd_ls(self, args, stdin):
+        flags = "".join(a.lstrip("-") for a in args if a.startswith("-"))
+        targets = [a for a in args if not a.startswith("-")] or ["."]
+        out, err, code = [], [], 0
+        dirs = _directories(self.files)
+        for target in targets:
+            path = self._path(target)
+            if path in self.files:
+                out.append(target + "\n")
                 continue
-            result = self._one(line_no, line)
-            stdout.append(result.stdout)
-            stderr.append(result.stderr)
-            code = result.exit_code
-        err = "".join(stderr)
-        if code != 0:
-            err += f"failed to run commands: exit status {code}"
-        return Result("".join(stdout), err, code)
+            entries = _listing(self.files, path)
+            if entries is None:
+                if _under_modelled_dir(path) or path in dirs:
+                    err.append(f"ls: cannot access '{target}': No such file or directory\n")
+                    code = 2
+                    continue
+                return self._not_simulated(f"the directory {path}")
+            if "a" not in flags:
+                entries = [e for e in entries if not e.startswith(".")]
+            if len(targets) > 1:
+                out.append(f"{target}:\n")
+            if "l" in flags:
+                rows = []
+                for entry in entries:
+                    full = path.rstrip("/") + "/" + entry
+                    is_dir = full in dirs or _is_modelled_dir(full)
+                    size = 0 if is_dir else len(self.files.get(full, "").encode())
+                    mode = "drwxr-xr-x." if is_dir else "-rw-r--r--."
+                    stamp = self.facts.launched.strftime("%b %e %H:%M")
+                    rows.append(f"{mode} 1 root root {size:>6} {stamp} {entry}")
+                out.append(f"total {len(rows) * 4}\n" + "".join(r + "\n" for r in rows))
+            else:
+                out.append("".join(e + "\n" for e in entries))
+        return Result("".join(out), "".join(err), code)
+
+    # -- text tools -----------------------------------------------------------------------------
+    def _inputs(self, name: str, files: list[str], stdin: str) -> tuple[list[tuple[str, str]], list[str], int]:
+        if not files:
+            return [("", stdin)], [], 0
+        texts, err, code = [], [], 0
+        for arg in files:
+            content, problem = self._read(name, self._path(arg))
+            if problem is not None:
+                err.append(problem.stderr.replace(self._path(arg), arg, 1))
+                code = problem.exit_code if problem.exit_code == NOT_SIMULATED else 2
+            else:
+                texts.append((arg, content))
+        return texts, err, code
+
+    def _cmd_grep(self, args, stdin):
+        flags, pattern, files = set(), None, []
+        rest = list(args)
+        while rest:
+            arg = rest.pop(0)
+            if arg == "-e" and rest:
+                pattern = rest.pop(0)
+            elif arg.startswith("-") and len(arg) > 1 and pattern is None:
+                unknown = set(arg[1:]) - set("ivcqnEFoHhw")
+                if unknown:
+                    return self._not_simulated("`grep " + " ".join(args) + "`")
+                flags |= set(arg[1:])
+            elif pattern is None:
+                pattern = arg
+            else:
+                files.append(arg)
+        if pattern is None:
+            return Result("", "Usage: grep [OPTION]... PATTERNS [FILE]...\nTry 'grep --help' for more information.\n", 2)
+        regex_text = re.escape(pattern) if "F" in flags else _posix_regex(pattern, "E" in flags)
+        if "w" in flags:
+            regex_text = rf"\b(?:{regex_text})\b"
+        try:
+            regex = re.compile(regex_text, re.IGNORECASE if "i" in flags else 0)
+        except re.error:
+            return self._not_simulated(f"the regular expression {pattern!r}")
+        texts, err, code = self._inputs("grep", files, stdin)
+        show_name = (len(files) > 1 or "H" in flags) and "h" not in flags
+        out, count_total = [], 0
+        for name, text in texts:
+            count = 0
+            for n, line in enumerate(text.splitlines(), start=1):
+                hit = bool(regex.search(line)) != ("v" in flags)
+                if not hit:
+                    continue
+                count += 1
+                if "c" in flags or "q" in flags:
+                    continue
+                prefix = (f"{name}:" if show_name else "") + (f"{n}:" if "n" in flags else "")
+                if "o" in flags and "v" not in flags:
+                    out.extend(prefix + m.group(0) + "\n" for m in regex.finditer(line))
+                else:
+                    out.append(prefix + line + "\n")
+            if "c" in flags:
+                out.append((f"{name}:" if show_name else "") + f"{count}\n")
+            count_total += count
+        if "q" in flags:
+            return Result("", "", 0 if count_total else 1)
+        return Result("".join(out), "".join(err), code or (0 if count_total else 1))
+
+    def _count_arg(self, name: str, args: list[str]) -> tuple[int | None, list[str], bool]:
+        count, files, from_start = 10, [], False
+        rest = list(args)
+        while rest:
+            arg = rest.pop(0)
+            if arg in ("-n", "--lines") and rest:
+                value = rest.pop(0)
+            elif arg.startswith("-n"):
+                value = arg[2:]
+            elif re.fullmatch(r"-\d+", arg):
+                value = arg[1:]
+            elif arg.startswith("-") and arg != "-":
+                return None, [], False
+            else:
+                files.append(arg)
+                continue
+            from_start = value.startswith("+")
+            if not value.lstrip("+").isdigit():
+                return None, [], False
+            count = int(value.lstrip("+"))
+        return count, files, from_start
+
+    def _cmd_head(self, args, stdin):
+        count, files, _ = self._count_arg("head", args)
+        if count is None:
+            return self._not_simulated("`head " + " ".join(args) + "`")
+        texts, err, code = self._inputs("head", files, stdin)
+        out = "".join("".join(line for line in text.splitlines(keepends=True)[:count]) for _, text in texts)
+        return Result(out, "".join(err), code)
+
+    def _cmd_tail(self, args, stdin):
+        count, files, from_start = self._count_arg("tail", args)
+        if count is None:
+            return self._not_simulated("`tail " + " ".join(args) + "`")
+        texts, err, code = self._inputs("tail", files, stdin)
+        out = []
+        for _, text in texts:
+            lines = text.splitlines(keepends=True)
+            out.extend(lines[count - 1 :] if from_start else (lines[-count:] if count else []))
+        return Result("".join(out), "".join(err), code)
+
+    def _cmd_wc(self, args, stdin):
+        flags = "".join(a.lstrip("-") for a in args if a.startswith("-")) or "lwc"
+        files = [a for a in args if not a.startswith("-")]
+        if set(flags) - set("lwc"):
+            return self._not_simulated("`wc " + " ".join(args) + "`")
+        texts, err, code = self._inputs("wc", files, stdin)
+        out = []
+        for name, text in texts:
+            numbers = {"l": text.count("\n"), "w": len(text.split()), "c": len(text.encode())}
+            values = [numbers[f] for f in "lwc" if f in flags]
+            if len(values) == 1 and not name:
+                out.append(f"{values[0]}\n")
+            else:
+                width = 7 if not name else max(len(str(v)) for v in values)
+                out.append(" ".join(f"{v:>{width}}" for v in values) + (f" {name}" if name else "") + "\n")
+        return Result("".join(out), "".join(err), code)
+
+    def _cmd_ssm_cli(self, args, stdin):
+        # ssm-cli ships with the agent (aws/amazon-ssm-agent agent/cli/diagnostics); the
+        # table is the one ``lab.diagnose`` prints (simulation/diagnostics.py).
+        if not self.state.agent_installed:
+            return self._not_found("ssm-cli")
+        if args == ["get-diagnostics", "--output", "table"]:
+            from .diagnostics import render_table, rows
+
+            return Result(render_table(rows(self.state)) + "\n", "", 0)
+        return self._not_simulated("`ssm-cli " + " ".join(args) + "` (simulated: ssm-cli get-diagnostics --output table)")
+
+    # -- network --------------------------------------------------------------------------------
+    def _cmd_curl(self, args, stdin):
+        from . import instance_aws
+
+        return instance_aws.curl(self, args)
+
+    def _cmd_aws(self, args, stdin):
+        from . import instance_aws
+
+        return instance_aws.aws(self, args, stdin)
+
+
+class _Unparsable(Exception):
+    """bashlex 0.18 fails with an internal error on some scripts (a backquote inside the
+    quotes of an assignment, a lone backslash), found by tests/test_instance_shell_properties.py."""
+
+
+def _parse(text: str):
+    try:
+        return bashlex.parse(text)
+    except (TypeError, AttributeError, IndexError, KeyError, ValueError, RecursionError):
+        raise _Unparsable() from None
+    except bashlex.errors.ParsingError as error:
+        # bashlex 0.18 reads a quoted here-document delimiter ('EOF') literally, quotes and all.
+        if error.message.startswith("here-document"):
+            raise _Unparsable() from None
+        raise
+
+
+class _SyntaxStop(_Exit):
+    pass
+
+
+class _ExitWith(_Exit):
+    def __init__(self, result: Result) -> None:
+        super().__init__(result.exit_code)
+        self.result = result
+
+
+class _Shifted:
+    """The value part of an assignment word, as a word node of its own."""
+
+    kind = "word"
+
+    def __init__(self, node, offset: int) -> None:
+        self.pos = (node.pos[0] + offset, node.pos[1])
+        self.parts = getattr(node, "parts", [])
+
+
+def _posix_regex(pattern: str, extended: bool) -> str:
+    if extended:
+        return pattern
+    # Basic regular expressions: \| \+ \? \( \) are the operators; bare ones are literal.
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "|+?(){}":
+            out.append(pattern[i + 1])
+            i += 2
+            continue
+        out.append("\\" + ch if ch in "|+?(){}" else ch)
+        i += 1
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------
+# The file system a learner looks at
+
+# Directories whose whole content the lab models (anything else in them does not exist).
+_MODELLED_DIRS = ("/etc/amazon/ssm", "/var/log/amazon/ssm", "/home/ssm-user", "/root", "/tmp")
+_ROOT = ("bin", "boot", "dev", "etc", "home", "local", "lib", "lib64", "media", "mnt", "opt",
+         "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var")
+
+
+def _is_modelled_dir(path: str) -> bool:
+    return path in _MODELLED_DIRS or path == "/" or path == "/home"
+
+
+def _under_modelled_dir(path: str) -> bool:
+    return any(path.startswith(d + "/") for d in _MODELLED_DIRS)
+
+
+def _directories(files: dict[str, str]) -> set[str]:
+    dirs = {"/"}
+    for path in files:
+        parts = path.split("/")[1:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/" + "/".join(parts[:i]))
+    return dirs
+
+
+def _listing(files: dict[str, str], path: str) -> list[str] | None:
+    if path == "/":
+        return list(_ROOT)
+    if path == "/home":
+        return ["ssm-user"]
+    prefix = path.rstrip("/") + "/"
+    entries = {p[len(prefix):].split("/", 1)[0] for p in files if p.startswith(prefix)}
+    if not entries and not _is_modelled_dir(path):
+        return None
+    return sorted(entries)
+
+
+def _files(state, facts) -> dict[str, str]:
+    log = "".join(line + "\n" for line in getattr(state, "log", ()))
+    errors = "".join(
+        line + "\n" for line in getattr(state, "log", ()) if " ERROR " in line or " CRITICAL " in line
+    )
+    files = {
+        "/var/log/amazon/ssm/amazon-ssm-agent.log": log,
+        "/var/log/amazon/ssm/errors.log": errors,
+        "/etc/amazon/ssm/amazon-ssm-agent.json.template": _AGENT_JSON_TEMPLATE,
+        "/etc/amazon/ssm/seelog.xml.template": _SEELOG_TEMPLATE,
+        "/etc/amazon/ssm/README.md": "# Amazon SSM Agent\n\nSee https://github.com/aws/amazon-ssm-agent\n",
+        "/etc/amazon/ssm/RELEASENOTES.md": f"Latest\n===============\n(ssmlab: agent {getattr(state, 'agent_version', None) or 'not installed'})\n",
+        "/etc/amazon/ssm/NOTICE.md": "Amazon SSM Agent\nCopyright Amazon.com, Inc. or its affiliates. All Rights Reserved.\n",
+        "/etc/hostname": (state.computer_name or facts.private_dns or "localhost") + "\n",
+        "/home/ssm-user/.bashrc": "# .bashrc\n",
+        "/root/.bashrc": "# .bashrc\n",
+    }
+    if not getattr(state, "agent_installed", False):
+        files = {k: v for k, v in files.items() if "/amazon/ssm/" not in k}
+    text = OS_RELEASE.get(getattr(state, "platform_version", None) or "")
+    if text:
+        files["/etc/os-release"] = text
+        files["/etc/system-release"] = text.split('PRETTY_NAME="', 1)[1].split('"', 1)[0] + " release\n"
+    return files
+
+
+# The agent's shipped configuration templates (aws/amazon-ssm-agent,
+# amazon-ssm-agent.json.template and seelog_unix.xml), shortened to the parts a learner reads.
+_AGENT_JSON_TEMPLATE = """{
+    "Profile":{
+        "ShareCreds" : true,
+        "ShareProfile" : "",
+        "ForceUpdateCreds" : false,
+        "KeyAutoRotateDays": 0
+    },
+    "Mds": {
+        "CommandWorkersLimit" : 5,
+        "StopTimeoutMillis" : 20000,
+        "Endpoint": "",
+        "CommandRetryLimit": 15
+    },
+    "Ssm": {
+        "Endpoint": "",
+        "HealthFrequencyMinutes": 5,
+        "CustomInventoryDefaultLocation" : "",
+        "AssociationLogsRetentionDurationHours" : 24,
+        "RunCommandLogsRetentionDurationHours" : 336,
+        "SessionLogsRetentionDurationHours" : 336,
+        "PluginLocalOutputCleanup": "",
+        "OrchestrationDirectoryCleanup": ""
+    },
+    "Mgs": {
+        "Region": "",
+        "Endpoint": "",
+        "StopTimeoutMillis" : 20000,
+        "SessionWorkersLimit" : 1000,
+        "DeniedPortForwardingRemoteIPs" : [
+            "169.254.169.254",
+            "fd00:ec2::254",
+            "169.254.169.253",
+            "fd00:ec2::253"
+        ]
+    }
+}
+"""
+
+_SEELOG_TEMPLATE = """<seelog type="adaptive" mininterval="2000000" maxinterval="100000000" critmsgcount="500" minlevel="info">
+    <exceptions>
+        <exception filepattern="test*" minlevel="error"/>
+    </exceptions>
+    <outputs formatid="fmtinfo">
+        <console formatid="fmtinfo"/>
+        <rollingfile type="size" filename="/var/log/amazon/ssm/amazon-ssm-agent.log" maxsize="30000000" maxrolls="5"/>
+        <filter levels="error,critical" formatid="fmterror">
+            <rollingfile type="size" filename="/var/log/amazon/ssm/errors.log" maxsize="10000000" maxrolls="5"/>
+        </filter>
+    </outputs>
+    <formats>
+        <format id="fmterror" format="%Date(2006-01-02 15:04:05.0000) %LEVEL [%FuncShort @ %File.%Line] %Msg%n"/>
+        <format id="fmtdebug" format="%Date(2006-01-02 15:04:05.0000) %LEVEL [%FuncShort @ %File.%Line] %Msg%n"/>
+        <format id="fmtinfo" format="%Date(2006-01-02 15:04:05.0000) %LEVEL %Msg%n"/>
+    </formats>
+</seelog>
+"""
+
+
+def _systemctl_status(state, facts, now: datetime, with_journal: bool) -> str:
+    """systemd 252's ``systemctl status`` for the rpm's unit (/etc/systemd/system, from
+    packaging/linux/amazon-ssm-agent.spec), running since the instance booted."""
+    since = facts.launched
+    elapsed = max(0, int((now - since).total_seconds()))
+    ago = f"{elapsed // 60}min ago" if elapsed >= 60 else f"{elapsed}s ago"
+    host = state.computer_name or facts.private_dns
+    lines = [
+        "● amazon-ssm-agent.service - amazon-ssm-agent",
+        "     Loaded: loaded (/etc/systemd/system/amazon-ssm-agent.service; enabled; preset: disabled)",
+        f"     Active: active (running) since {since:%a %Y-%m-%d %H:%M:%S} UTC; {ago}",
+        "   Main PID: 1854 (amazon-ssm-agen)",
+        "      Tasks: 18 (limit: 1057)",
+        "     Memory: 23.1M",
+        "        CPU: 318ms",
+        "     CGroup: /system.slice/amazon-ssm-agent.service",
+        "             ├─1854 /usr/bin/amazon-ssm-agent",
+        "             └─1990 /usr/bin/ssm-agent-worker",
+    ]
+    if with_journal and state.log:
+        lines.append("")
+        for entry in state.log[-10:]:
+            lines.append(f"{since:%b %d %H:%M:%S} {host.split('.')[0]} amazon-ssm-agent[1854]: {entry}")
+    return "\n".join(lines) + "\n"
+
