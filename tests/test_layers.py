@@ -26,6 +26,11 @@ KNOWN_CIRCLES = [
         "ssmlab.simulation.ssm_api",
         "ssmlab.simulation.diagnostics",
         "ssmlab.simulation.agent",
+        # The instance: ssm_api -> instance_shell -> imds -> agent -> ssm_api, and
+        # instance_shell <-> instance_aws (the CLI on the instance runs its own lines).
+        "ssmlab.simulation.instance_shell",
+        "ssmlab.simulation.instance_aws",
+        "ssmlab.simulation.imds",
     },
 ]
 
@@ -44,6 +49,7 @@ MOTO_IMPORTERS = {
     "ssmlab.simulation.cfn_corrections",
     "ssmlab.simulation.sts_corrections",
     "ssmlab.simulation.unmodelled",
+    "ssmlab.simulation.session_shell",
 }
 
 
