@@ -158,7 +158,8 @@ class OfflineEndpoint:
         logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
         _check_port_free(port)
         _import_cloudformation_meanwhile()
-        app = DomainDispatcherApplication(create_backend_app)
+        # Each request moves the lab clock on one step (simulation/clock.py).
+        app = simulation.clock.ticking(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
         )

@@ -189,6 +189,10 @@ def _lesson_03(lab, n) -> None:
         ],
         Tags=lab.tags,
     )
+    if lab.offline:
+        # The learner reads lessons 03 and 04 while the instance boots and its agent makes
+        # its first attempt: let that time pass on the lab clock (simulation/clock.py).
+        lab.wait(minutes=2)
 
 
 def _undo_03(lab, n) -> None:
@@ -226,6 +230,13 @@ def _undo_05(lab, n) -> None:
 def _lesson_06(lab, n) -> None:
     # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
     lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
+    # Then, as the lesson does, reboot the instance so its agent (backed off since its
+    # first, refused attempt) retries at once, and wait until it is Online.
+    outputs = lab.client("cloudformation").describe_stacks(StackName=n["STACK"])["Stacks"][0].get("Outputs", [])
+    instance_id = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "InstanceId"), None)
+    if instance_id:
+        lab.client("ec2").reboot_instances(InstanceIds=[instance_id])
+        waiting.wait_for_managed_instance(lab, instance_id, progress=False)
 
 
 def _undo_06(lab, n) -> None:
