@@ -133,6 +133,20 @@ def render_table(table_rows: list[tuple[str, str, str]], max_width: int = MAX_TA
     return out
 
 
+def _why_not(state: agent.AgentState) -> str:
+    if state.failed_checks:
+        return "; ".join(f"{c.name}: {c.detail}" for c in state.failed_checks)
+    if state.agent_phase in (agent.AgentPhase.SLEEPING, agent.AgentPhase.HIBERNATING):
+        return (
+            "every check passes now, but its agent is backing off after an earlier refusal "
+            f"({state.agent_phase}); it retries by itself (within 30 minutes), or at once after "
+            f"`aws ec2 reboot-instances --instance-ids {state.instance_id}`"
+        )
+    if state.agent_phase == agent.AgentPhase.STOPPED:
+        return "the amazon-ssm-agent service is stopped (`sudo systemctl start amazon-ssm-agent`)"
+    return f"its agent has not registered yet ({state.agent_phase})"
+
+
 def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = True) -> str:
     """The terminal text of ``sudo ssm-cli get-diagnostics --output table`` on the instance,
     followed by the agent's log; ``table=False`` leaves the table out (the log and the
@@ -162,7 +176,7 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
         + ").\n"
         if state.registered
         else f"\nssmlab: {instance_id} is NOT registered with Systems Manager: "
-        + "; ".join(f"{c.name}: {c.detail}" for c in state.failed_checks)
+        + _why_not(state)
         + "\n"
     )
     return out + verdict
