@@ -158,6 +158,9 @@ class Lab:
         """Let time pass: ``lab.wait(minutes=30)``. Offline the lab clock moves on at once
         (agents back off, heartbeats go late, commands time out, as they would in that
         time); on a real account this sleeps, with a progress bar, at most a day."""
+        for value in (minutes, seconds):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise LabError(f"lab.wait takes numbers: lab.wait(minutes=30) or lab.wait(seconds=90), not {value!r}.")
         self.clock.wait(minutes * 60 + seconds, **({} if self.offline else {"progress": progress}))
 
     def __str__(self) -> str:
