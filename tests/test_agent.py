@@ -167,6 +167,31 @@ def test_ami_names_decide_whether_the_agent_ships():
     assert agent.platform_of("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240301")["agent"]
 
 
+@pytest.mark.parametrize(
+    "name, platform",
+    [
+        ("suse-sles-15-sp6-v20250101-hvm-ssd-x86_64", ("Linux", "SLES", "15.6")),
+        ("amzn-ec2-macos-14.6.1-20250101-000000-arm64", ("MacOS", "macOS", "14.6.1")),
+    ],
+)
+def test_sles_and_macos_images_ship_the_agent_and_register(lab, name, platform):
+    # AWS doc "AMIs with SSM Agent preinstalled" (awsdocs/aws-systems-manager-user-guide,
+    # doc_source/ami-preinstalled-agent.md): SLES 12 and 15, and macOS.
+    image = lab.client("ec2").register_image(Name=name, RootDeviceName="/dev/xvda")["ImageId"]
+    instance = launch(lab, make_profile(lab), image=image)
+    listing = lab.client("ssm").describe_instance_information()["InstanceInformationList"]
+    assert [(i["InstanceId"], i["PlatformType"], i["PlatformName"], i["PlatformVersion"]) for i in listing] == [
+        (instance, *platform)
+    ]
+    assert not agent.platform_of("suse-sles-11-sp4-v20200101-hvm-ssd-x86_64")["agent"]
+
+
+def test_the_agent_version_is_a_real_release_and_not_claimed_latest(lab):
+    instance = launch(lab, make_profile(lab))
+    item = lab.client("ssm").describe_instance_information()["InstanceInformationList"][0]
+    assert (item["InstanceId"], item["AgentVersion"], item["IsLatestVersion"]) == (instance, "3.3.987.0", False)
+
+
 def test_imds_turned_off_stays_unregistered(lab):
     instance = launch(lab, make_profile(lab), MetadataOptions={"HttpEndpoint": "disabled"})
     state = observe(lab, instance)
