@@ -211,9 +211,9 @@ def test_no_instance_profile_stays_unregistered(lab):
 
 
 def test_instance_profile_without_a_role_stays_unregistered(lab):
-    instance = launch(lab, make_profile(lab), boot=False)
+    profile = make_profile(lab)
     lab.client("iam").remove_role_from_instance_profile(InstanceProfileName="for-ec2", RoleName="role-for-ec2")
-    lab.wait(seconds=agent.BOOT_SECONDS)
+    instance = launch(lab, profile)
     state = observe(lab, instance)
     assert failed(state) == [agent.CHECK_CREDENTIALS, agent.CHECK_REGISTRATION]
     assert "holds no role" in state.check(agent.CHECK_CREDENTIALS).detail
@@ -242,10 +242,10 @@ def test_missing_permission_logs_access_denied_for_the_assumed_role(lab):
 
 
 def test_explicit_deny_wins_over_the_managed_policy(lab):
-    instance = launch(lab, make_profile(lab), boot=False)
+    profile = make_profile(lab)
     deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ssm:UpdateInstanceInformation", "Resource": "*"}]}
     lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="deny-register", PolicyDocument=json.dumps(deny))
-    lab.wait(seconds=agent.BOOT_SECONDS)
+    instance = launch(lab, profile)
     state = observe(lab, instance)
     assert failed(state) == [agent.CHECK_REGISTRATION]
     assert any("with an explicit deny in an identity-based policy" in line for line in state.log)
@@ -253,10 +253,10 @@ def test_explicit_deny_wins_over_the_managed_policy(lab):
 
 
 def test_action_names_match_case_insensitively_as_on_aws(lab):
-    instance = launch(lab, make_profile(lab, policies=()), boot=False)
+    profile = make_profile(lab, policies=())
     allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "SSM:updateinstanceinformation", "Resource": "*"}]}
     lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="register", PolicyDocument=json.dumps(allow))
-    lab.wait(seconds=agent.BOOT_SECONDS)
+    instance = launch(lab, profile)
     assert managed_ids(lab) == [instance]
 
 

@@ -94,8 +94,8 @@ def test_on_a_real_account_a_wait_sleeps_real_time_in_bounded_steps():
 
 def test_states_in_virtual_time_booting_then_online(lab):
     instance = launch(lab, make_profile(lab), boot=False)
-    assert observe(lab, instance).agent_phase == agent.AgentPhase.BOOTING
-    assert info(lab, instance) is None  # not registered while it boots
+    booting = observe(lab, instance)  # read in this process: the clock does not move
+    assert (booting.agent_phase, booting.ping_status, booting.log) == (agent.AgentPhase.BOOTING, None, ())
     lab.wait(seconds=agent.BOOT_SECONDS)
     state = observe(lab, instance)
     assert state.agent_phase == agent.AgentPhase.ONLINE

@@ -80,11 +80,11 @@ def test_blog_sequence_through_the_aws_cli(lab, aws, tmp_path):
     ],
 )
 def test_counter_experiments(lab, services, extra_deny, online):
-    instance = launch(lab, make_profile(lab, services=services), boot=False)
+    profile = make_profile(lab, services=services)
     if extra_deny:
         deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ssm:UpdateInstanceInformation", "Resource": "*"}]}
         lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="deny", PolicyDocument=json.dumps(deny))
-    lab.wait(seconds=agent.BOOT_SECONDS)
+    instance = launch(lab, profile)
     assert managed_ids(lab) == ([instance] if online else [])
 
 

@@ -683,7 +683,9 @@ def assess(account_id: str, region: str, instance_id: str) -> Attempt | None:
     else:
         lines.append(("WARN", f"EC2RoleProvider Failed to connect to Systems Manager with instance profile role credentials. Err: {warn}"))
         chosen, dhmc_problem, dhmc_error, may_register = _dhmc_credentials(iam, facts, account_id, region, context)
-        if dhmc_problem:
+        if dhmc_problem and dhmc_problem.startswith("Default Host Management Configuration"):
+            attempts.append(dhmc_problem)
+        elif dhmc_problem:
             attempts.append(f"Default Host Management Configuration: {dhmc_problem}")
         if chosen is None:
             lines.append(("ERROR", f"EC2RoleProvider Failed to connect to Systems Manager with SSM role credentials. {dhmc_error}"))
@@ -746,8 +748,11 @@ def assess(account_id: str, region: str, instance_id: str) -> Attempt | None:
 # The agent's timing (docs/aws-facts.md#time-and-the-agent-clock)
 
 #: From launch or reboot to the agent's service starting (the OS boots, then systemd
-#: starts amazon-ssm-agent): the lab's choice; on AWS registration takes a minute or two.
-BOOT_SECONDS = 30
+#: starts amazon-ssm-agent). On AWS registration takes a minute or two; offline the
+#: agent starts one request's step after launch or reboot, so a lesson's next call sees
+#: its first attempt without any wait (the order of attempts, back-offs and heartbeats
+#: follows the agent; only this delay is shortened).
+BOOT_SECONDS = 1
 #: HealthCheck pings UpdateInstanceInformation every 5 minutes by default
 #: (agent/health/healthcheck.go:168).
 PING_SECONDS = 5 * 60
