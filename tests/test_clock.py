@@ -111,7 +111,10 @@ def test_states_in_virtual_time_booting_then_online(lab):
         f"INFO [ssm-agent-worker] ssm-agent-worker - v{agent.AGENT_VERSION}",
     ):
         assert line in log
-    assert "Registrar" not in log
+    # The registrar's own lines (core/app/registrar/registrar.go:71, ec2_identity.go:162-220),
+    # not the invented "Instance … registered; health ping … succeeded".
+    assert "INFO [EC2Identity] EC2 registration was successful." in log
+    assert "health ping (ssm:UpdateInstanceInformation) succeeded" not in log
 
 
 def test_heartbeats_keep_an_online_node_online(lab):

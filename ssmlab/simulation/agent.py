@@ -843,6 +843,7 @@ class AgentMachine:
         self.due: datetime | None = None  # when the next event happens
         self.last_ping: datetime | None = None  # the last ping Systems Manager accepted
         self.registered_once = False
+        self.identity_registered = False  # the EC2 identity's keys on disk (RegisterManagedInstance)
         self.retries = 0
         self.boots = 0
         self.log: list[str] = []  # the whole amazon-ssm-agent.log, across boots
@@ -885,9 +886,33 @@ class AgentMachine:
         self._write(at, "INFO", f"[amazon-ssm-agent] amazon-ssm-agent - v{AGENT_VERSION}")
         self._write(at, "INFO", f"[amazon-ssm-agent] OS: {os_name}, Arch: amd64")
         self._write(at, "INFO", "[amazon-ssm-agent] Starting Core Agent")
+        if self.attempt is not None and self.attempt.outcome != NO_IDENTITY:
+            self._register(at)
         self._write(at, "INFO", "[CredentialRefresher] Starting credentials refresher loop")
         self.phase = AgentPhase.REGISTERING
         self._retrieve(at)
+
+    def _register(self, at: datetime) -> None:
+        """The EC2 identity's registration (core/app/agent.go:70-71,
+        core/app/registrar/registrar.go:71, common/identity/availableidentities/ec2/
+        ec2_identity.go:151-224): RegisterManagedInstance needs no IAM permission, only the
+        ssm endpoint; done once, then read from disk at each start."""
+        self._write(at, "INFO", "[amazon-ssm-agent] Registrar detected. Attempting registration")
+        self._write(at, "INFO", "[Registrar] Starting registrar module")
+        self._write(at, "INFO", "[EC2Identity] Checking disk for registration info")
+        if self.identity_registered:
+            self._write(at, "INFO", "[EC2Identity] Registration info found for ec2 instance")
+            return
+        self._write(at, "INFO", "[EC2Identity] No registration info found for ec2 instance, attempting registration")
+        self._write(at, "INFO", "[EC2Identity] Generating registration keypair")
+        self._write(at, "INFO", "[EC2Identity] Checking write access before registering")
+        self._write(at, "INFO", "[EC2Identity] Registering EC2 instance with Systems Manager")
+        if self.attempt.outcome == NETWORK:
+            self._write(at, "ERROR", "[Registrar] failed to register identity: error calling RegisterManagedInstance API: "
+                                     "RequestError: send request failed")
+            return
+        self._write(at, "INFO", "[EC2Identity] EC2 registration was successful.")
+        self.identity_registered = True
 
     def _retrieve(self, at: datetime) -> None:
         """credentialsRefresher.retrieveCredsWithRetry, one round
