@@ -1,29 +1,35 @@
-"""The simulated SSM Agent: does an EC2 instance in the offline lab register with Systems Manager?
+"""The simulated SSM Agent: a state machine per EC2 instance, driven by the lab clock.
 
-Nothing runs on the lab's instances, so this module plays the instance side. ``observe``
-reads moto's in-process backends (EC2, IAM, SSM) and answers, from the lab's state at the
-moment it is asked, what the real amazon-ssm-agent on that instance would manage to do:
+Nothing runs on the lab's instances, so this module plays the instance side
+(docs/aws-facts.md#time-and-the-agent-clock for every timing and log line):
 
-1. the instance is ``running`` (stopped/terminated instances are not managed; AWS-FACTS §5);
-2. its AMI ships the agent (Amazon Linux 1/2/2022/2023 base AMIs, not the *minimal* ones;
-   Windows Server; Ubuntu 16.04+ images from 2018-06-27 on), judged by the AMI's name —
-   AWS doc "Find AMIs with the SSM Agent preinstalled";
-3. instance metadata (IMDS) is reachable: MetadataOptions.HttpEndpoint is not ``disabled``;
-4. credentials: the EC2 instance profile holds a role that trusts ``ec2.amazonaws.com`` for
-   ``sts:AssumeRole`` — or, failing that, Default Host Management Configuration (DHMC):
-   the SSM service setting ``/ssm/managed-instance/default-ec2-instance-management-role``
-   names an existing role trusted by ``ssm.amazonaws.com`` and the instance requires IMDSv2
-   (AWS-FACTS §2, §3);
-5. that role may call ``ssm:UpdateInstanceInformation`` on the instance (inline and managed
-   policies and the permissions boundary, explicit Deny wins), judged by moto's own policy
-   evaluator ``moto.iam.access_control.IAMPolicy`` (AWS-FACTS §4, §7);
-6. a network path to ``ssm.REGION.amazonaws.com``: the subnet's route table (its explicit
-   association or the VPC's main table) sends 0.0.0.0/0 to an attached internet gateway (and
-   the instance has a public IP) or to a NAT gateway, or an interface VPC endpoint for the
-   service exists in the VPC (AWS-FACTS §5; AWS doc "Troubleshooting managed node
-   availability").
+- :class:`AgentMachine` is one instance's agent: Off (instance not running), Booting,
+  Registering, Online (a health ping every 5 minutes), Sleeping (the credential
+  refresher's back-off), Hibernating (the worker's health ping was refused), Stopped (the
+  service was stopped). A reboot boots it again; its retry then comes at once.
+- :class:`World` holds every machine and, each time the lab clock moves, processes the
+  events that fell due, in time order.
+- At each event the agent makes an *attempt*: :func:`assess` reads moto's in-process
+  backends (EC2, IAM, SSM) as they are at that moment, in the agent's own order:
 
-The answer is recomputed on every call, so a fix (or a break) shows at the next call.
+  1. the instance is ``running`` and its AMI ships the agent (Amazon Linux base AMIs, not
+     the *minimal* ones; macOS; SLES 12 and 15; Windows Server; Ubuntu 16.04+ images from
+     2018-06-27 on), judged by the AMI's name — AWS doc "AMIs with SSM Agent preinstalled";
+  2. instance metadata (IMDS) is reachable: MetadataOptions.HttpEndpoint is not ``disabled``;
+  3. a network path to ``ssm.REGION.amazonaws.com``: the subnet's route table (its explicit
+     association or the VPC's main table) sends 0.0.0.0/0 to an attached internet gateway
+     (and the instance has a public IP) or to a NAT gateway, or an interface VPC endpoint
+     for the service exists in the VPC (AWS doc "Troubleshooting managed node availability");
+  4. credentials: the EC2 instance profile holds a role that trusts ``ec2.amazonaws.com``
+     and may call ``ssm:UpdateInstanceInformation`` (inline and managed policies and the
+     permissions boundary, explicit Deny wins, judged by moto's own policy evaluator) — or,
+     failing that, Default Host Management Configuration (the SSM service setting names an
+     existing role trusted by ``ssm.amazonaws.com``);
+  5. the Run Command / Session Manager channel (ssmmessages, or ec2messages for older agents).
+
+- Systems Manager's view follows the heartbeats: a node that registered stays listed while
+  it runs, Online until its pings are late, then ConnectionLost.
+
 It is never used against a real account: there the real agent answers.
 """
 

@@ -5,16 +5,17 @@ moto 5.2.5 dispatches each JSON-protocol action to the method of
 (``BaseResponse.call_action``), both under ``mock_aws`` and in the moto server. ``install()``
 adds or replaces these methods (AWS-FACTS §7 lists the gaps):
 
-- ``DescribeInstanceInformation``: moto does not implement it. Here: the instances whose
-  simulated agent is registered right now (``agent.observe``), with AWS's fields; the others
-  are absent, as on AWS (AWS-FACTS §5).
+- ``DescribeInstanceInformation``: moto does not implement it. Here: the running instances
+  whose simulated agent has registered (``agent.observe``), Online or, once heartbeats are
+  late, ConnectionLost, with AWS's fields; the others are absent, as on AWS (AWS-FACTS §5).
 - ``GetConnectionStatus``: not in moto. ``connected`` when the agent is registered and can
   open the Session Manager channel (ssmmessages), else ``notconnected``.
 - ``SendCommand``: moto always succeeds, targets every instance and accepts unknown
   instances and documents. Here: only the named instances or those matched by Targets;
   an instance that is not a managed node → ``InvalidInstanceId`` (HTTP 400); an unknown
-  document → ``InvalidDocument``. ``AWS-RunShellScript`` output comes from
-  ``instance_shell`` and is decided at SendCommand time.
+  document → ``InvalidDocument``. Invocations start ``Pending`` and move on with the lab
+  clock (``commands``); ``AWS-RunShellScript`` output comes from ``instance_shell`` when the
+  agent receives the command.
 - ``GetCommandInvocation`` / ``ListCommandInvocations`` (the latter missing in moto).
 - ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
   moto; needed for Default Host Management Configuration (AWS-FACTS §3).
