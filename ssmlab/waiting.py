@@ -1,6 +1,7 @@
 """Waiting on a real account: IAM's eventual consistency, stacks, Systems Manager.
 
-Offline, every answer is immediate; on AWS (../shared/AWS-FACTS.md §6):
+Offline, waiting for Systems Manager moves the lab clock instead of sleeping (virtual
+time, ``simulation/clock.py``); on AWS (../shared/AWS-FACTS.md §6):
 
 - A new instance profile may be unknown to EC2 for a minute or two, even after IAM's
   ``instance_profile_exists`` waiter passes: RunInstances (directly, or inside a

@@ -39,7 +39,6 @@ import json
 import math
 import random
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -1020,7 +1019,11 @@ class World:
     def __init__(self):
         self.machines: dict[tuple[str, str, str], AgentMachine] = {}
         self.places: set[tuple[str, str]] = set()
-        self._lock = threading.RLock()
+        # The clock's own lock: one lock for time and the agents, so a request thread that
+        # moves the clock and another that reads an agent cannot wait on each other.
+        from . import clock
+
+        self._lock = clock.CLOCK.lock
         self._synced: datetime | None = None
 
     def reset(self) -> None:

@@ -51,6 +51,7 @@ class VirtualClock:
 
     def __init__(self, start: datetime | None = None):
         self._lock = threading.RLock()
+        self.lock = self._lock  # shared with the simulated agents (agent.World)
         self._listeners: list[Callable[[datetime], None]] = []
         self.reset(start)
 
