@@ -194,7 +194,8 @@ def wait_for_managed_instance(
     command to try next.
     """
     if lab.offline and clock is time.monotonic and sleep is time.sleep:
-        return _wait_for_managed_instance_offline(lab, instance_id, timeout=timeout, interval=interval)
+        return _wait_for_managed_instance_offline(lab, instance_id, timeout=timeout, interval=interval,
+                                                  progress=progress)
     from tqdm.auto import tqdm
 
     timeout = timeout if timeout is not None else (30 if lab.offline else 600)
@@ -220,24 +221,36 @@ def wait_for_managed_instance(
             sleep(min(interval, max(timeout - elapsed, 0)))
 
 
-def _wait_for_managed_instance_offline(lab, instance_id: str, *, timeout: float | None, interval: float | None) -> dict:
+def _wait_for_managed_instance_offline(lab, instance_id: str, *, timeout: float | None, interval: float | None,
+                                       progress: bool = True) -> dict:
     """Offline: move the lab clock on ``interval`` virtual seconds at a time (as long as the
     real wait's polls) until ``instance_id`` is Online or ``timeout`` virtual seconds (10
     minutes by default, as on AWS) have passed, then ask DescribeInstanceInformation once.
-    No real time is spent. The steps read the simulated agent in this process rather than
-    sending a request each, so a wait costs one request whatever its length."""
+    No real time is spent; the progress bar counts virtual seconds. The steps read the
+    simulated agent in this process rather than sending a request each, so a wait costs one
+    request whatever its length."""
+    from tqdm.auto import tqdm
+
     from .simulation import agent
 
     timeout = timeout if timeout is not None else 600
     interval = interval if interval is not None else 10
+    began = lab.clock.now()
+    with tqdm(
+        total=int(timeout), unit="s", disable=not progress, leave=False, mininterval=0,
+        desc=f"{instance_id}: waiting for Systems Manager",
+        bar_format="{desc} {bar} {n:.0f}/{total} s (lab clock)",
+    ) as bar:
 
-    def online() -> bool:
-        return agent.observe(lab.account_id, lab.region, instance_id).ping_status == "Online"
+        def online() -> bool:
+            bar.update(min(int((lab.clock.now() - began).total_seconds()), int(timeout)) - bar.n)
+            return agent.observe(lab.account_id, lab.region, instance_id).ping_status == "Online"
 
-    if lab.clock.run_until(online, timeout=timeout, step=interval):
-        found = lab.client("ssm").describe_instance_information(
-            Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
-        )["InstanceInformationList"]
-        if found and found[0].get("PingStatus") == "Online":
-            return found[0]
+        if lab.clock.run_until(online, timeout=timeout, step=interval):
+            found = lab.client("ssm").describe_instance_information(
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+            )["InstanceInformationList"]
+            if found and found[0].get("PingStatus") == "Online":
+                return found[0]
+        bar.leave = True  # keep the full bar beside the message
     raise LabError(not_managed_message(instance_id, timeout / 60))
