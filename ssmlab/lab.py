@@ -154,6 +154,15 @@ class Lab:
             return CLOCK
         return RealClock()
 
+    def simulated_ping_status(self, instance_id: str) -> str | None:
+        """Offline: the PingStatus Systems Manager shows for ``instance_id`` by the lab clock's
+        now (Online, ConnectionLost, or None), read from the simulated agent without a request."""
+        if not self.offline:
+            raise LabError("Only the offline lab has a simulated agent; ask describe-instance-information.")
+        from .simulation import agent
+
+        return agent.observe(self.account_id, self.region, instance_id).ping_status
+
     def wait(self, *, minutes: float = 0, seconds: float = 0, progress: bool = True) -> None:
         """Let time pass: ``lab.wait(minutes=30)``. Offline the lab clock moves on at once
         (agents back off, heartbeats go late, commands time out, as they would in that

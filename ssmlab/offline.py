@@ -37,6 +37,7 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from . import simulation  # noqa: E402
+from .simulation import clock  # noqa: E402
 from .errors import LabError  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
@@ -159,7 +160,7 @@ class OfflineEndpoint:
         _check_port_free(port)
         _import_cloudformation_meanwhile()
         # Each request moves the lab clock on one step (simulation/clock.py).
-        app = simulation.clock.ticking(DomainDispatcherApplication(create_backend_app))
+        app = clock.ticking(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler
         )

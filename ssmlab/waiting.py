@@ -231,8 +231,6 @@ def _wait_for_managed_instance_offline(lab, instance_id: str, *, timeout: float 
     request whatever its length."""
     from tqdm.auto import tqdm
 
-    from .simulation import agent
-
     timeout = timeout if timeout is not None else 600
     interval = interval if interval is not None else 10
     began = lab.clock.now()
@@ -244,7 +242,7 @@ def _wait_for_managed_instance_offline(lab, instance_id: str, *, timeout: float 
 
         def online() -> bool:
             bar.update(min(int((lab.clock.now() - began).total_seconds()), int(timeout)) - bar.n)
-            return agent.observe(lab.account_id, lab.region, instance_id).ping_status == "Online"
+            return lab.simulated_ping_status(instance_id) == "Online"
 
         if lab.clock.run_until(online, timeout=timeout, step=interval):
             found = lab.client("ssm").describe_instance_information(

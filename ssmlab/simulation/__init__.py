@@ -24,12 +24,20 @@ Nothing here is used against a real account: there the real agent and AWS answer
 
 from __future__ import annotations
 
-from . import agent, clock, commands, ec2_corrections, iam_corrections, iam_simulator, ssm_api
+import sys
 
-# Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-# agent before commands: when the clock moves, agents catch up before commands are delivered.
-_PATCH_MODULES = (ec2_corrections, iam_corrections, iam_simulator, ssm_api, agent, commands)
+# Modules that patch moto or hold the world's state; each exposes install() (idempotent)
+# and may expose reset(). The clock first (a fresh lab starts a fresh clock), then the
+# agents, then commands: when the clock moves, agents catch up before commands are
+# delivered. Imported by name in install(), so importing the package loads none of them.
+_PATCH_MODULES = ("ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "clock", "agent", "commands")
 _installed = False
+
+
+def _patch_modules():
+    import importlib
+
+    return tuple(importlib.import_module(f"{__name__}.{name}") for name in _PATCH_MODULES)
 
 
 def install() -> None:
@@ -37,15 +45,15 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    for module in _PATCH_MODULES:
+    for module in _patch_modules():
         module.install()
     _installed = True
 
 
 def reset() -> None:
-    """Forget the simulation's own state (agent logs, commands) for a fresh lab."""
-    clock.reset()
-    for module in _PATCH_MODULES:
+    """Forget the simulation's own state (the clock, agents, commands) for a fresh lab."""
+    for name in _PATCH_MODULES:  # only those already imported can hold state
+        module = sys.modules.get(f"{__name__}.{name}")
         reset_module = getattr(module, "reset", None)
         if reset_module is not None:
             reset_module()

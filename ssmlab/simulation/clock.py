@@ -120,6 +120,10 @@ def now() -> datetime:
     return CLOCK.now()
 
 
+def install() -> None:
+    """Nothing to patch: the clock is moved by ``ticking`` (installed by ``ssmlab.offline``)."""
+
+
 def reset() -> None:
     CLOCK.reset()
 
