@@ -101,7 +101,7 @@ def test_states_in_virtual_time_booting_then_online(lab):
     assert state.agent_phase == agent.AgentPhase.ONLINE
     assert info(lab, instance)["PingStatus"] == "Online"
     # The healthy path logs the agent's own lines (core/app/agent.go:66-68,
-    # ec2_role_provider.go:135, credentialrefresher.go:196, agent/agent/agent.go:72).
+    # ec2_role_provider.go:137, credentialrefresher.go:196, agent/agent/agent.go:72).
     log = "\n".join(state.log)
     for line in (
         f"INFO [amazon-ssm-agent] amazon-ssm-agent - v{agent.AGENT_VERSION}",
