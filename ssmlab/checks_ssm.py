@@ -278,7 +278,7 @@ def check_registration_policy(document: Any, *, run_command: bool = True) -> Fee
     if _allows(statements, REGISTRATION) != "allow":
         return _fail(
             f"allow {REGISTRATION}: it is the call that registers the instance and keeps it Online. "
-            "Without it the agent hibernates."
+            "Without it the agent is refused and backs off for 25 to 30 minutes."
         )
     if run_command:
         for group in COMMAND_CHANNEL:

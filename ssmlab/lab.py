@@ -62,6 +62,34 @@ _saved_environ: dict[str, tuple[str | None, str | None]] | None = None
 _current: "Lab | None" = None
 
 
+class RealClock:
+    """Real time, for ``lab.wait`` on a real account: a bounded sleep with a tqdm bar."""
+
+    #: The longest wait accepted at once (a day), as offline.
+    MAX_SECONDS = 24 * 3600
+
+    def __init__(self, sleep=None):
+        import time
+
+        self._sleep = sleep or time.sleep
+
+    def wait(self, seconds: float, *, progress: bool = True) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= self.MAX_SECONDS:
+            raise LabError(
+                f"A wait is between 0 seconds and {self.MAX_SECONDS // 3600} hours, not {seconds!r}: "
+                "wait in shorter steps."
+            )
+        from tqdm.auto import tqdm
+
+        with tqdm(total=int(seconds), unit="s", disable=not progress, leave=False, desc="waiting") as bar:
+            left = float(seconds)
+            while left > 0:
+                step = min(1.0, left)
+                self._sleep(step)
+                left -= step
+                bar.update(min(int(seconds - left), int(seconds)) - bar.n)
+
+
 @dataclass
 class Lab:
     """A running lab. Lessons use ``lab.client(...)``, ``lab.name(...)`` and ``!aws``."""
@@ -150,6 +178,33 @@ class Lab:
         from .session import Session
 
         return Session.start(self.endpoint, self.region, self.env["AWS_ACCESS_KEY_ID"], instance_id)
+
+    @property
+    def clock(self):
+        """The lab's clock: virtual time offline (``simulation/clock.py``), real time on AWS."""
+        if self.offline:
+            from .simulation.clock import CLOCK
+
+            return CLOCK
+        return RealClock()
+
+    def simulated_ping_status(self, instance_id: str) -> str | None:
+        """Offline: the PingStatus Systems Manager shows for ``instance_id`` by the lab clock's
+        now (Online, ConnectionLost, or None), read from the simulated agent without a request."""
+        if not self.offline:
+            raise LabError("Only the offline lab has a simulated agent; ask describe-instance-information.")
+        from .simulation import agent
+
+        return agent.observe(self.account_id, self.region, instance_id).ping_status
+
+    def wait(self, *, minutes: float = 0, seconds: float = 0, progress: bool = True) -> None:
+        """Let time pass: ``lab.wait(minutes=30)``. Offline the lab clock moves on at once
+        (agents back off, heartbeats go late, commands time out, as they would in that
+        time); on a real account this sleeps, with a progress bar, at most a day."""
+        for value in (minutes, seconds):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise LabError(f"lab.wait takes numbers: lab.wait(minutes=30) or lab.wait(seconds=90), not {value!r}.")
+        self.clock.wait(minutes * 60 + seconds, **({} if self.offline else {"progress": progress}))
 
     def __str__(self) -> str:
         where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"

@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from . import simulation  # noqa: E402
-from .simulation import unmodelled  # noqa: E402
+from .simulation import clock, unmodelled  # noqa: E402
 from .errors import LabError  # noqa: E402
 
 #: moto's own configuration (``mock_aws(config=...)``'s dict), read when the IAM backend is
@@ -182,7 +182,8 @@ class OfflineEndpoint:
         listener = _listening_socket(port)
         _import_cloudformation_meanwhile()
         # moto's dispatcher, with AWS-shaped answers for what the lab does not model.
-        app = unmodelled.Dispatcher()
+        # Each request moves the lab clock on one step (simulation/clock.py).
+        app = clock.ticking(unmodelled.Dispatcher())
         try:
             self._server = make_server(
                 LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler,

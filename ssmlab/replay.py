@@ -220,6 +220,10 @@ def _lesson_03(lab, n) -> None:
         ],
         Tags=lab.tags,
     )
+    if lab.offline:
+        # The learner reads lessons 03 and 04 while the instance boots and its agent makes
+        # its first attempt: let that time pass on the lab clock (simulation/clock.py).
+        lab.wait(minutes=2)
 
 
 def _undo_03(lab, n) -> None:
@@ -261,6 +265,18 @@ def _lesson_06(lab, n) -> None:
     # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
     ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
+    # The instance's agent has backed off since its first, refused attempt (25-30 minutes,
+    # docs/aws-facts.md#time-and-the-agent-clock). Offline, let that time pass on the lab
+    # clock: it retries by itself and registers. On AWS, do what the lesson does: reboot
+    # the instance, so the agent retries at once, and wait until it is Online.
+    if lab.offline:
+        lab.wait(minutes=30)
+        return
+    outputs = lab.client("cloudformation").describe_stacks(StackName=n["STACK"])["Stacks"][0].get("Outputs", [])
+    instance_id = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "InstanceId"), None)
+    if instance_id:
+        lab.client("ec2").reboot_instances(InstanceIds=[instance_id])
+        waiting.wait_for_managed_instance(lab, instance_id, progress=False)
 
 
 def _undo_06(lab, n) -> None:

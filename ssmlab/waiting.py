@@ -1,6 +1,7 @@
 """Waiting on a real account: IAM's eventual consistency, stacks, Systems Manager.
 
-Offline, every answer is immediate; on AWS (../shared/AWS-FACTS.md §6):
+Offline, waiting for Systems Manager moves the lab clock instead of sleeping (virtual
+time, ``simulation/clock.py``); on AWS (../shared/AWS-FACTS.md §6):
 
 - A new instance profile may be unknown to EC2 for a minute or two, even after IAM's
   ``instance_profile_exists`` waiter passes: RunInstances (directly, or inside a
@@ -306,6 +307,9 @@ def wait_for_managed_instance(
     minute or two after boot) and 30 s offline; on time-out, LabError names the likely
     causes and the command to try next.
     """
+    if lab.offline and clock is time.monotonic and sleep is time.sleep:
+        return _wait_for_managed_instance_offline(lab, instance_id, after=after, timeout=timeout,
+                                                  interval=interval, progress=progress)
     timeout = timeout if timeout is not None else (30 if lab.offline else 600)
     first, most = (interval, interval) if interval is not None else pace(lab)
 
@@ -322,3 +326,44 @@ def wait_for_managed_instance(
                     first=first, most=most, progress=progress, clock=clock, sleep=sleep)
     except TimedOut:
         raise LabError(not_managed_message(instance_id, timeout / 60)) from None
+
+
+def _wait_for_managed_instance_offline(lab, instance_id: str, *, after=None, timeout: float | None,
+                                       interval: float | None, progress: bool = True) -> dict:
+    """Offline: move the lab clock on ``interval`` virtual seconds at a time (as long as the
+    real wait's polls) until ``instance_id`` is Online or ``timeout`` virtual seconds (10
+    minutes by default, as on AWS) have passed, then ask DescribeInstanceInformation once.
+    No real time is spent; the progress bar counts virtual seconds. The steps read the
+    simulated agent in this process rather than sending a request each, so a wait costs one
+    request whatever its length."""
+    from tqdm.auto import tqdm
+
+    timeout = timeout if timeout is not None else 600
+    interval = interval if interval is not None else 10
+    began = lab.clock.now()
+    with tqdm(
+        total=int(timeout), unit="s", disable=not progress, leave=False, mininterval=0,
+        desc=f"{instance_id}: waiting for Systems Manager",
+        bar_format="{desc} {bar} {n:.0f}/{total} s (lab clock)",
+    ) as bar:
+
+        def online() -> bool:
+            bar.update(min(int((lab.clock.now() - began).total_seconds()), int(timeout)) - bar.n)
+            if lab.simulated_ping_status(instance_id) != "Online":
+                return False
+            if after is None:
+                return True
+            from .simulation import agent  # a report later than ``after``: the restarted agent's
+
+            last = agent.observe(lab.account_id, lab.region, instance_id).last_ping
+            return last is not None and last > after
+
+        if lab.clock.run_until(online, timeout=timeout, step=interval):
+            found = lab.client("ssm").describe_instance_information(
+                Filters=[{"Key": "InstanceIds", "Values": [instance_id]}]
+            )["InstanceInformationList"]
+            if found and found[0].get("PingStatus") == "Online":
+                if after is None or found[0].get("LastPingDateTime", after) > after:
+                    return found[0]
+        bar.leave = True  # keep the full bar beside the message
+    raise LabError(not_managed_message(instance_id, timeout / 60))

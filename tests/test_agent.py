@@ -43,11 +43,16 @@ def ami(lab, parameter=AL2023) -> str:
     return lab.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
 
 
-def launch(lab, profile="for-ec2", image=None, **extra) -> str:
+def launch(lab, profile="for-ec2", image=None, boot=True, **extra) -> str:
+    """run-instances, then (``boot``) let the lab clock pass the instance's boot, so its
+    agent has made its first attempt (agent.BOOT_SECONDS of virtual time)."""
     params = dict(ImageId=image or ami(lab), MinCount=1, MaxCount=1, InstanceType="t3.micro", **extra)
     if profile:
         params["IamInstanceProfile"] = {"Name": profile}
-    return lab.client("ec2").run_instances(**params)["Instances"][0]["InstanceId"]
+    instance = lab.client("ec2").run_instances(**params)["Instances"][0]["InstanceId"]
+    if boot:
+        lab.wait(seconds=agent.BOOT_SECONDS)
+    return instance
 
 
 def managed_ids(lab) -> list[str]:
@@ -162,6 +167,31 @@ def test_ami_names_decide_whether_the_agent_ships():
     assert agent.platform_of("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-amd64-server-20240301")["agent"]
 
 
+@pytest.mark.parametrize(
+    "name, platform",
+    [
+        ("suse-sles-15-sp6-v20250101-hvm-ssd-x86_64", ("Linux", "SLES", "15.6")),
+        ("amzn-ec2-macos-14.6.1-20250101-000000-arm64", ("MacOS", "macOS", "14.6.1")),
+    ],
+)
+def test_sles_and_macos_images_ship_the_agent_and_register(lab, name, platform):
+    # AWS doc "AMIs with SSM Agent preinstalled" (awsdocs/aws-systems-manager-user-guide,
+    # doc_source/ami-preinstalled-agent.md): SLES 12 and 15, and macOS.
+    image = lab.client("ec2").register_image(Name=name, RootDeviceName="/dev/xvda")["ImageId"]
+    instance = launch(lab, make_profile(lab), image=image)
+    listing = lab.client("ssm").describe_instance_information()["InstanceInformationList"]
+    assert [(i["InstanceId"], i["PlatformType"], i["PlatformName"], i["PlatformVersion"]) for i in listing] == [
+        (instance, *platform)
+    ]
+    assert not agent.platform_of("suse-sles-11-sp4-v20200101-hvm-ssd-x86_64")["agent"]
+
+
+def test_the_agent_version_is_a_real_release_and_not_claimed_latest(lab):
+    instance = launch(lab, make_profile(lab))
+    item = lab.client("ssm").describe_instance_information()["InstanceInformationList"][0]
+    assert (item["InstanceId"], item["AgentVersion"], item["IsLatestVersion"]) == (instance, "3.3.987.0", False)
+
+
 def test_imds_turned_off_stays_unregistered(lab):
     instance = launch(lab, make_profile(lab), MetadataOptions={"HttpEndpoint": "disabled"})
     state = observe(lab, instance)
@@ -181,8 +211,9 @@ def test_no_instance_profile_stays_unregistered(lab):
 
 
 def test_instance_profile_without_a_role_stays_unregistered(lab):
-    instance = launch(lab, make_profile(lab))
+    profile = make_profile(lab)
     lab.client("iam").remove_role_from_instance_profile(InstanceProfileName="for-ec2", RoleName="role-for-ec2")
+    instance = launch(lab, profile)
     state = observe(lab, instance)
     assert failed(state) == [agent.CHECK_CREDENTIALS, agent.CHECK_REGISTRATION]
     assert "holds no role" in state.check(agent.CHECK_CREDENTIALS).detail
@@ -211,9 +242,10 @@ def test_missing_permission_logs_access_denied_for_the_assumed_role(lab):
 
 
 def test_explicit_deny_wins_over_the_managed_policy(lab):
-    instance = launch(lab, make_profile(lab))
+    profile = make_profile(lab)
     deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ssm:UpdateInstanceInformation", "Resource": "*"}]}
     lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="deny-register", PolicyDocument=json.dumps(deny))
+    instance = launch(lab, profile)
     state = observe(lab, instance)
     assert failed(state) == [agent.CHECK_REGISTRATION]
     assert any("with an explicit deny in an identity-based policy" in line for line in state.log)
@@ -221,9 +253,10 @@ def test_explicit_deny_wins_over_the_managed_policy(lab):
 
 
 def test_action_names_match_case_insensitively_as_on_aws(lab):
-    instance = launch(lab, make_profile(lab, policies=()))
+    profile = make_profile(lab, policies=())
     allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "SSM:updateinstanceinformation", "Resource": "*"}]}
     lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="register", PolicyDocument=json.dumps(allow))
+    instance = launch(lab, profile)
     assert managed_ids(lab) == [instance]
 
 
@@ -232,10 +265,14 @@ def test_resource_scoped_allow_for_another_instance_does_not_register(lab):
     other = f"arn:aws:ec2:{lab.region}:{lab.account_id}:instance/i-00000000000000000"
     allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:UpdateInstanceInformation", "Resource": other}]}
     lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="register", PolicyDocument=json.dumps(allow))
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])  # retry now, refused
+    lab.wait(seconds=agent.BOOT_SECONDS)
     assert managed_ids(lab) == []
     mine = other.replace("i-00000000000000000", instance)
     allow["Statement"][0]["Resource"] = mine
     lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="register", PolicyDocument=json.dumps(allow))
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])
+    lab.wait(seconds=agent.BOOT_SECONDS)
     assert managed_ids(lab) == [instance]
 
 
@@ -254,8 +291,8 @@ def test_subnet_without_a_route_to_the_internet_stays_unregistered(lab):
 
 def test_interface_endpoints_give_a_private_subnet_its_path(lab):
     vpc, subnet, _ = private_subnet(lab)
-    instance = launch(lab, make_profile(lab), SubnetId=subnet)
     endpoints(lab, vpc, subnet)
+    instance = launch(lab, make_profile(lab), SubnetId=subnet)
     state = observe(lab, instance)
     assert state.registered, failed(state)
     assert state.endpoint("ssm")[0] and not state.endpoint("s3")[0]
@@ -296,13 +333,23 @@ def test_dhmc_manages_an_instance_without_profile_when_imdsv2_is_required(lab):
     assert managed_ids(lab) == [instance]
 
 
-def test_dhmc_needs_imdsv2(lab):
+def test_dhmc_works_when_imdsv2_is_optional_because_the_agent_uses_it(lab):
+    # DHMC needs IMDSv2 to be used; the agent always asks IMDS for a session token first,
+    # which HttpTokens optional allows (docs/aws-facts.md#time-and-the-agent-clock).
     enable_dhmc(lab)
-    instance = launch(lab, profile=None)  # HttpTokens optional: IMDSv1 allowed
+    instance = launch(lab, profile=None, MetadataOptions={"HttpTokens": "optional"})
     state = observe(lab, instance)
-    assert not state.registered
-    assert "requires IMDSv2" in state.check(agent.CHECK_CREDENTIALS).detail
+    assert not state.imdsv2_required
+    assert state.registered, failed(state)
+    assert state.credential_source == "Default Host Management Configuration"
+    assert not any("IMDSv2" in line for line in state.log)
+
+
+def test_dhmc_without_instance_metadata_does_not_register(lab):
+    enable_dhmc(lab)
+    instance = launch(lab, profile=None, MetadataOptions={"HttpEndpoint": "disabled"})
     assert managed_ids(lab) == []
+    assert agent.CHECK_IMDS in failed(observe(lab, instance))
 
 
 def test_dhmc_role_that_does_not_exist_does_not_register(lab):
@@ -333,15 +380,15 @@ def test_profile_with_permission_is_used_even_when_dhmc_is_on(lab):
 # --- fixes and breaks show at the next call -------------------------------------------
 
 
-def test_fix_and_break_take_effect_at_the_next_call(lab):
+def test_a_fix_waits_for_the_agents_retry_and_a_reboot_retries_at_once(lab):
     iam = lab.client("iam")
     instance = launch(lab, make_profile(lab, policies=()))
     assert managed_ids(lab) == []
     iam.attach_role_policy(RoleName="role-for-ec2", PolicyArn=CORE)
+    assert managed_ids(lab) == []  # backed off: 25 to 30 minutes before it asks again
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])
+    lab.wait(seconds=agent.BOOT_SECONDS)
     assert managed_ids(lab) == [instance]
-    iam.detach_role_policy(RoleName="role-for-ec2", PolicyArn=CORE)
-    assert managed_ids(lab) == []
-    iam.attach_role_policy(RoleName="role-for-ec2", PolicyArn=CORE)
     lab.client("ec2").terminate_instances(InstanceIds=[instance])
     assert managed_ids(lab) == []
 
@@ -356,5 +403,7 @@ def test_replacing_the_instance_profile_association_takes_effect(lab):
     ec2.replace_iam_instance_profile_association(
         IamInstanceProfile={"Name": "managed-profile"}, AssociationId=association
     )
+    assert managed_ids(lab) == []  # the agent sleeps until its next retry
+    lab.wait(minutes=30)  # at most 25 min + 299 s later (credentialrefresher_deps.go:67-73)
     assert managed_ids(lab) == [instance]
     assert observe(lab, instance).role_name == "managed-role"

@@ -61,6 +61,17 @@ def test_no_route_fails_the_connectivity_checks(lab):
         status, note = rows[f"Connectivity to {service} endpoint"]
         assert status == "Failed" and f"{service}.{lab.region}.amazonaws.com is not reachable" in note
     assert table_id in rows["Connectivity to ssm endpoint"][1]
+    # ssm-cli's credentials check calls STS with a 2 s timeout: no route, no answer
+    # (agent/cli/diagnostics/credentials_check.go:32,69-80).
+    assert rows["AWS Credentials"] == ("Failed", "STS call timed out")
+
+
+def test_an_sts_endpoint_answers_the_credentials_check_in_a_private_subnet(lab):
+    vpc, subnet, _ = private_subnet(lab)
+    endpoints(lab, vpc, subnet, services=("ssm", "ssmmessages", "sts"))
+    instance = launch(lab, make_profile(lab), SubnetId=subnet)
+    status, note = table(lab, instance)["AWS Credentials"]
+    assert status == "Success" and f"assumed-role/role-for-ec2/{instance}" in note
 
 
 def test_endpoints_pass_only_the_services_they_serve(lab):
@@ -121,6 +132,14 @@ def test_ssmlab_diagnose_in_another_process(lab):
     lab.client("iam").attach_role_policy(
         RoleName="role-for-ec2", PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
     )
+    result = subprocess.run(
+        ["ssmlab", "diagnose", instance, "--endpoint", lab.endpoint], env=lab.env,
+        capture_output=True, text=True, timeout=120,
+    )
+    # Every check passes now, but the agent sleeps until its retry: the verdict says so.
+    assert result.returncode == 1 and "backing off" in result.stdout
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])
+    lab.wait(seconds=30)
     result = subprocess.run(
         ["ssmlab", "diagnose", instance, "--endpoint", lab.endpoint], env=lab.env,
         capture_output=True, text=True, timeout=120,

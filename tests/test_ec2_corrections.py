@@ -60,3 +60,36 @@ def test_cloudformation_instance_gets_its_security_group(lab):
     assert group["GroupName"].startswith("stack-for-ec2-InstanceSecurityGroup-")
     described = ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]
     assert described["IpPermissions"] == []
+
+
+# --- ImdsSupport v2.0 (docs/aws-facts.md#time-and-the-agent-clock) -------------------
+
+AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+AL2 = "/aws/service/ami-amazon-linux-latest/amzn2-ami-hvm-x86_64-gp2"
+
+
+def _image(lab, parameter):
+    return lab.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+
+
+def _metadata(lab, instance):
+    reservation = lab.client("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]
+    options = reservation["Instances"][0]["MetadataOptions"]
+    return options["HttpTokens"], options["HttpPutResponseHopLimit"]
+
+
+def test_plain_run_instances_of_al2023_requires_imdsv2_through_the_cli(lab, aws):
+    out = aws("ec2", "run-instances", "--image-id", _image(lab, AL2023), "--instance-type", "t3.micro",
+              "--query", "Instances[0].InstanceId", "--output", "text", check=True)
+    assert _metadata(lab, out.stdout.strip()) == ("required", 2)
+
+
+def test_explicit_metadata_options_and_other_images_keep_their_tokens(lab):
+    ec2 = lab.client("ec2")
+    common = dict(MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    optional = ec2.run_instances(ImageId=_image(lab, AL2023), MetadataOptions={"HttpTokens": "optional"}, **common)
+    assert _metadata(lab, optional["Instances"][0]["InstanceId"]) == ("optional", 1)
+    hop = ec2.run_instances(ImageId=_image(lab, AL2023), MetadataOptions={"HttpPutResponseHopLimit": 1}, **common)
+    assert _metadata(lab, hop["Instances"][0]["InstanceId"]) == ("required", 1)
+    al2 = ec2.run_instances(ImageId=_image(lab, AL2), **common)
+    assert _metadata(lab, al2["Instances"][0]["InstanceId"]) == ("optional", 1)

@@ -11,6 +11,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError
 
+from ssmlab.simulation import agent
 from test_agent import CORE, DHMC_SETTING, ami, enable_dhmc, launch, make_profile, managed_ids, trust
 
 
@@ -50,6 +51,9 @@ def test_blog_sequence_through_the_aws_cli(lab, aws, tmp_path):
 
     # Step 8: the managed policy — Online.
     aws("iam", "attach-role-policy", "--role-name", "role-for-ec2", "--policy-arn", CORE, check=True)
+    # The agent backed off after its refusal at boot: a reboot makes it retry at once.
+    aws("ec2", "reboot-instances", "--instance-ids", instance, check=True)
+    lab.wait(seconds=agent.BOOT_SECONDS)
     listing = json.loads(aws("ssm", "describe-instance-information", check=True).stdout)["InstanceInformationList"]
     assert [(i["InstanceId"], i["PingStatus"]) for i in listing] == [(instance, "Online")]
 
@@ -76,10 +80,11 @@ def test_blog_sequence_through_the_aws_cli(lab, aws, tmp_path):
     ],
 )
 def test_counter_experiments(lab, services, extra_deny, online):
-    instance = launch(lab, make_profile(lab, services=services))
+    profile = make_profile(lab, services=services)
     if extra_deny:
         deny = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ssm:UpdateInstanceInformation", "Resource": "*"}]}
         lab.client("iam").put_role_policy(RoleName="role-for-ec2", PolicyName="deny", PolicyDocument=json.dumps(deny))
+    instance = launch(lab, profile)
     assert managed_ids(lab) == ([instance] if online else [])
 
 
@@ -125,6 +130,8 @@ def test_get_connection_status_follows_the_agent(lab):
     ssm = lab.client("ssm")
     assert ssm.get_connection_status(Target=instance)["Status"] == "notconnected"
     lab.client("iam").attach_role_policy(RoleName="role-for-ec2", PolicyArn=CORE)
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])
+    lab.wait(seconds=agent.BOOT_SECONDS)
     assert ssm.get_connection_status(Target=instance)["Status"] == "connected"
 
 
@@ -179,7 +186,8 @@ def test_send_command_by_tag_targets_only_managed_matches(lab):
 
 
 def test_shell_answers_from_the_lab_state(lab):
-    instance = launch(lab, make_profile(lab))
+    # IMDSv1 allowed, so the token-less curl below answers (AL2023 requires IMDSv2 by default).
+    instance = launch(lab, make_profile(lab), MetadataOptions={"HttpTokens": "optional"})
     details = lab.client("ec2").describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
     result = run_shell(lab, instance, "hostname")
     assert result["StandardOutputContent"].strip() == details["PrivateDnsName"]

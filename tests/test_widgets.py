@@ -163,15 +163,21 @@ def test_lab_map_through_the_lessons_offline_and_the_aws_path_agree():
     # The lesson 06 step, then refresh: every link holds, by both paths.
     role = names(lab)["ROLE"]
     lab.client("iam").attach_role_policy(RoleName=role, PolicyArn=CORE_POLICY)
+    instance = lab.client("ec2").describe_instances()["Reservations"][0]["Instances"][0]["InstanceId"]
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])  # the agent retries at once
+    lab.wait(seconds=1)
     offline.refresh(), aws.refresh()
     assert offline.ok and aws.ok and seen == [False, True]
     assert offline.link(lm.PERMISSIONS).reason == "AmazonSSMManagedInstanceCore allows ssm:UpdateInstanceInformation"
     # Break the trust: only EC2 can hand the role to the instance.
     lab.client("iam").update_assume_role_policy(RoleName=role, PolicyDocument=trust_policy(SSM))
+    lab.wait(minutes=11)  # heartbeats late: ConnectionLost
     offline.refresh(), aws.refresh()
     assert _oks(offline) == _oks(aws)
     assert not offline.link(lm.TRUST).ok and "it trusts ssm.amazonaws.com" in offline.link(lm.TRUST).reason
-    assert offline.link(lm.SYSTEMS_MANAGER).reason.startswith("not managed: AWS Credentials: EC2 cannot assume")
+    assert offline.link(lm.SYSTEMS_MANAGER).reason.startswith(
+        "not managed: ConnectionLost (heartbeats late): AWS Credentials: EC2 cannot assume"
+    )
     text = offline.text()
     assert text.splitlines()[0] == "Lab map (offline lab, account 123456789012, us-east-1):"
     assert "✗ trust policy" in text and "✓ permissions policies" in text

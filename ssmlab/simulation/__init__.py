@@ -8,8 +8,11 @@ with its sources):
 - ``iam_corrections``  CreateRole validation, AssumeRole honouring trust policies,
                        RemoveRoleFromInstanceProfile's NoSuchEntity, SSM's
                        AccessDeniedException on the JSON protocol.
-- ``agent``            the simulated SSM Agent: whether an instance registers, derived
-                       from the lab's real state, and what the agent logs.
+- ``clock``            the lab clock: virtual time, moved on by requests and waits.
+- ``agent``            the simulated SSM Agent: a state machine per instance (booting,
+                       registering, Online, sleeping, hibernating) driven by the clock,
+                       judging each attempt from the lab's real state; what it logs.
+- ``commands``         Run Command invocations in time (Pending, InProgress, terminal).
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
 - ``instance_shell``   bash on an instance (bashlex), for Run Command and Session Manager;
@@ -37,12 +40,13 @@ from __future__ import annotations
 
 import sys
 
-# Modules that patch moto; each exposes install() (idempotent) and may expose reset().
-# Imported by install(), not here, so that ``simulation.policy`` (pure, used by the
-# checkers) can be imported without loading moto.
+# Modules that patch moto or hold the world's state; each exposes install() (idempotent)
+# and may expose reset(). The clock first (a fresh lab starts a fresh clock), then the
+# agents, then commands: when the clock moves, agents catch up before commands are
+# delivered. Imported by name in install(), so importing the package loads none of them.
 _PATCH_MODULES = (
     "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "sts_corrections", "cfn_corrections",
-    "session_shell",
+    "session_shell", "clock", "agent", "commands",
 )
 _installed = False
 
@@ -64,7 +68,7 @@ def install() -> None:
 
 
 def reset() -> None:
-    """Forget the simulation's own state (agent logs, commands) for a fresh lab."""
+    """Forget the simulation's own state (the clock, agents, commands) for a fresh lab."""
     for name in _PATCH_MODULES:  # only those already imported can hold state
         module = sys.modules.get(f"{__name__}.{name}")
         reset_module = getattr(module, "reset", None)

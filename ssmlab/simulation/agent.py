@@ -1,34 +1,43 @@
-"""The simulated SSM Agent: does an EC2 instance in the offline lab register with Systems Manager?
+"""The simulated SSM Agent: a state machine per EC2 instance, driven by the lab clock.
 
-Nothing runs on the lab's instances, so this module plays the instance side. ``observe``
-reads moto's in-process backends (EC2, IAM, SSM) and answers, from the lab's state at the
-moment it is asked, what the real amazon-ssm-agent on that instance would manage to do:
+Nothing runs on the lab's instances, so this module plays the instance side
+(docs/aws-facts.md#time-and-the-agent-clock for every timing and log line):
 
-1. the instance is ``running`` (stopped/terminated instances are not managed; AWS-FACTS §5);
-2. its AMI ships the agent (Amazon Linux 1/2/2022/2023 base AMIs, not the *minimal* ones;
-   Windows Server; Ubuntu 16.04+ images from 2018-06-27 on), judged by the AMI's name —
-   AWS doc "Find AMIs with the SSM Agent preinstalled";
-3. instance metadata (IMDS) is reachable: MetadataOptions.HttpEndpoint is not ``disabled``;
-4. credentials: the EC2 instance profile holds a role that trusts ``ec2.amazonaws.com`` for
-   ``sts:AssumeRole`` — or, failing that, Default Host Management Configuration (DHMC):
-   the SSM service setting ``/ssm/managed-instance/default-ec2-instance-management-role``
-   names an existing role trusted by ``ssm.amazonaws.com`` and the instance requires IMDSv2
-   (AWS-FACTS §2, §3);
-5. that role may call ``ssm:UpdateInstanceInformation`` on the instance (inline and managed
-   policies and the permissions boundary, explicit Deny wins), judged by the lab's one
-   policy evaluator ``simulation.policy`` (AWS-FACTS §4, §7);
-6. a network path to ``ssm.REGION.amazonaws.com``: the subnet's route table (its explicit
-   association or the VPC's main table) sends 0.0.0.0/0 to an attached internet gateway (and
-   the instance has a public IP) or to a NAT gateway, or an interface VPC endpoint for the
-   service exists in the VPC (AWS-FACTS §5; AWS doc "Troubleshooting managed node
-   availability").
+- :class:`AgentMachine` is one instance's agent: Off (instance not running), Booting,
+  Registering, Online (a health ping every 5 minutes), Sleeping (the credential
+  refresher's back-off), Hibernating (the worker's health ping was refused), Stopped (the
+  service was stopped). A reboot boots it again; its retry then comes at once.
+- :class:`World` holds every machine and, each time the lab clock moves, processes the
+  events that fell due, in time order.
+- At each event the agent makes an *attempt*: :func:`assess` reads moto's in-process
+  backends (EC2, IAM, SSM) as they are at that moment, in the agent's own order:
 
-The answer is recomputed on every call, so a fix (or a break) shows at the next call.
+  1. the instance is ``running`` and its AMI ships the agent (Amazon Linux base AMIs, not
+     the *minimal* ones; macOS; SLES 12 and 15; Windows Server; Ubuntu 16.04+ images from
+     2018-06-27 on), judged by the AMI's name — AWS doc "AMIs with SSM Agent preinstalled";
+  2. instance metadata (IMDS) is reachable: MetadataOptions.HttpEndpoint is not ``disabled``;
+  3. a network path to ``ssm.REGION.amazonaws.com``: the subnet's route table (its explicit
+     association or the VPC's main table) sends 0.0.0.0/0 to an attached internet gateway
+     (and the instance has a public IP) or to a NAT gateway, or an interface VPC endpoint
+     for the service exists in the VPC (AWS doc "Troubleshooting managed node availability");
+  4. credentials: the EC2 instance profile holds a role that trusts ``ec2.amazonaws.com``
+     and may call ``ssm:UpdateInstanceInformation`` (inline and managed policies and the
+     permissions boundary, explicit Deny wins, judged by the lab's one policy evaluator ``simulation.policy``) — or,
+     failing that, Default Host Management Configuration (the SSM service setting names an
+     existing role trusted by ``ssm.amazonaws.com``);
+  5. the Run Command / Session Manager channel (ssmmessages, or ec2messages for older agents).
+
+- Systems Manager's view follows the heartbeats: a node that registered stays listed while
+  it runs, Online until its pings are late, then ConnectionLost.
+
 It is never used against a real account: there the real agent answers.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import random
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,8 +45,12 @@ from typing import Any
 
 from . import _moto, policy
 
-# The version the simulated agent reports (a real amazon-ssm-agent release; ≥ 3.2.582.0 as
-# DHMC requires and ≥ 3.3.40.0, so Run Command arrives over ssmmessages; AWS-FACTS §3, §4).
+# The version the simulated agent reports: the newest release in the agent's
+# RELEASENOTES.md of the snapshot the lab's log lines are read from (aws/amazon-ssm-agent
+# 1c217c8, RELEASENOTES.md:15, October 2024); ≥ 3.2.582.0 as DHMC requires and ≥ 3.3.40.0,
+# so Run Command arrives over ssmmessages. Newer releases exist by now, so
+# DescribeInstanceInformation says IsLatestVersion false
+# (docs/aws-facts.md#time-and-the-agent-clock).
 AGENT_VERSION = "3.3.987.0"
 
 DHMC_SETTING = "/ssm/managed-instance/default-ec2-instance-management-role"
@@ -47,6 +60,8 @@ REGISTRATION_ACTION = "ssm:UpdateInstanceInformation"
 
 # The endpoints ssm-cli get-diagnostics probes, in its order (agent/cli/diagnostics).
 DIAGNOSED_ENDPOINTS = ("ssm", "ec2messages", "ssmmessages", "s3", "kms", "logs", "monitoring")
+# Also reached: STS, which ssm-cli's credentials check calls (credentials_check.go:69-72).
+REACHED_SERVICES = DIAGNOSED_ENDPOINTS + ("sts",)
 
 SOURCE_PROFILE = "EC2 instance profile"
 SOURCE_DHMC = "Default Host Management Configuration"
@@ -102,6 +117,10 @@ class AgentState:
     # control channel (or, as a fallback, poll ec2messages) over a reachable endpoint.
     command_channel: bool = False
     session_channel: bool = False
+    # What Systems Manager shows: Online, ConnectionLost, or None (never registered).
+    ping_status: str | None = None
+    last_ping: datetime | None = None
+    agent_phase: str = "Off"
 
     @property
     def assumed_role_arn(self) -> str | None:
@@ -171,10 +190,11 @@ _WINDOWS_VERSIONS = {
 def platform_of(image_name: str | None) -> dict[str, Any]:
     """Platform facts and whether the agent is preinstalled, from an AMI's name.
 
-    AWS doc "Find AMIs with the SSM Agent preinstalled": Amazon Linux base AMIs (not the
-    minimal ones), Windows Server AMIs (published November 2016 or later), Ubuntu Server
-    16.04+ images dated 2018-06-27 or later. RHEL, SUSE and anything unknown: not modelled
-    as shipping the agent.
+    AWS doc "AMIs with SSM Agent preinstalled" (awsdocs/aws-systems-manager-user-guide,
+    doc_source/ami-preinstalled-agent.md): Amazon Linux base AMIs (not the minimal ones),
+    macOS, SUSE Linux Enterprise Server 12 and 15, Ubuntu Server 16.04+ images dated
+    2018-06-27 or later, Windows Server AMIs (published November 2016 or later). RHEL and
+    anything unknown: not modelled as shipping the agent.
     """
     name = image_name or ""
     lower = name.lower()
@@ -205,6 +225,17 @@ def platform_of(image_name: str | None) -> dict[str, Any]:
             version=_WINDOWS_VERSIONS.get(key),
         )
         facts["agent"] = "nano" not in lower  # Nano Server does not run SSM Agent
+    elif lower.startswith("suse-sles-"):
+        # AWS's SLES AMIs: suse-sles-15-sp6-v20240101-hvm-ssd-x86_64
+        match = re.match(r"suse-sles-(\d+)(?:-sp(\d+))?", lower)
+        version = (match.group(1) + (f".{match.group(2)}" if match.group(2) else "")) if match else None
+        facts.update(name="SLES", version=version)
+        facts["agent"] = bool(match) and match.group(1) in ("12", "15")
+    elif lower.startswith("amzn-ec2-macos-"):
+        # AWS's macOS AMIs: amzn-ec2-macos-14.2-20240105-235525-arm64
+        match = re.match(r"amzn-ec2-macos-(\d+(?:\.\d+)*)", lower)
+        facts.update(type="MacOS", name="macOS", version=match.group(1) if match else None)
+        facts["agent"] = bool(match)
     elif "ubuntu" in lower:
         match = re.search(r"ubuntu-\w+-(\d\d\.\d\d)-.*-(\d{8})", lower)
         facts.update(name="Ubuntu", version=match.group(1) if match else None)
@@ -314,7 +345,7 @@ def _reachability(ec2, instance, region: str) -> tuple[tuple[str, bool, str], ..
     has_public_ip = bool(getattr(instance, "public_ip", None))
     internet, how = _internet_route(ec2, table, vpc_id, has_public_ip)
     result = []
-    for service in DIAGNOSED_ENDPOINTS:
+    for service in REACHED_SERVICES:
         endpoint = _interface_endpoint(ec2, vpc_id, region, service)
         if endpoint:
             result.append((service, True, f"VPC endpoint {endpoint}"))
@@ -349,18 +380,644 @@ def _role_from_setting(iam, value: str):
 
 
 # ---------------------------------------------------------------------------------------
-# observe
+# One attempt: what the agent meets when it tries to register right now
+#
+# The steps run in the agent's own order (docs/aws-facts.md#time-and-the-agent-clock):
+# the instance and its AMI, instance metadata, the network path, then credentials (the
+# instance profile first, then Default Host Management Configuration), then the channels.
 
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def observe(account_id: str, region: str, instance_id: str) -> AgentState:
-    """What the SSM Agent on ``instance_id`` achieves right now, from the lab's state."""
+# How an attempt ends, and so what the agent does next.
+OK = "ok"  # credentials ready and UpdateInstanceInformation accepted: Online
+ACCESS_DENIED = "access-denied"  # no credential source works: the refresher's long sleep
+NETWORK = "network"  # the ssm endpoint cannot be reached: the refresher's default sleep
+NO_IDENTITY = "no-identity"  # instance metadata is off: the agent cannot tell who it is
+WORKER_DENIED = "worker-denied"  # DHMC handed out credentials that may not register: hibernate
+NOT_RUNNING = "not-running"  # the instance is stopped, or its AMI has no agent
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one registration attempt meets: the checks, how it ends, and its log lines
+    (``(level, text)``, stamped when the agent writes them)."""
+
+    facts: dict[str, Any]
+    checks: tuple[Check, ...]
+    outcome: str
+    lines: tuple[tuple[str, str], ...]
+    chosen: tuple[str, Any] | None
+    instance_role: Any
+    command_channel: bool
+    session_channel: bool
+
+
+def _instance_facts(ec2, instance, account_id: str, region: str) -> dict[str, Any]:
+    image = ec2.amis.get(instance.image_id)
+    image_name = getattr(image, "name", None)
+    platform = platform_of(image_name)
+    metadata = getattr(instance, "metadata_options", None)
+    computer_name = instance.private_dns_name
+    if platform["type"] == "Windows":
+        computer_name = "EC2AMAZ-" + instance.id[-7:].upper()
+    return {
+        "instance_id": instance.id,
+        "instance_arn": f"arn:aws:ec2:{region}:{account_id}:instance/{instance.id}",
+        "state": instance.state,
+        "image_name": image_name,
+        "image_id": instance.image_id,
+        "platform": platform,
+        "imds_enabled": getattr(metadata, "http_endpoint", "enabled") != "disabled",
+        "imdsv2_required": getattr(metadata, "http_tokens", "optional") == "required",
+        "computer_name": computer_name,
+        "ip_address": instance.private_ip,
+    }
+
+
+def _state_checks(facts: dict[str, Any], region: str) -> list[Check]:
+    running = facts["state"] == "running"
+    platform = facts["platform"]
+    if platform["agent"]:
+        agent_detail = f"AMI {facts['image_name']} ships SSM Agent; the service runs"
+    else:
+        agent_detail = (
+            f"AMI {facts['image_name'] or facts['image_id']} does not ship SSM Agent"
+            " (AWS doc: Find AMIs with the SSM Agent preinstalled)"
+        )
+    return [
+        Check(CHECK_STATE, running, f"instance state is {facts['state']}"),
+        Check(
+            CHECK_AGENT,
+            platform["agent"] and running,
+            agent_detail if running or not platform["agent"] else "the instance is not running",
+        ),
+        Check(
+            CHECK_IMDS,
+            facts["imds_enabled"],
+            f"IMDS is accessible and has instance id {facts['instance_id']} in region {region}"
+            if facts["imds_enabled"]
+            else "instance metadata is turned off (MetadataOptions HttpEndpoint=disabled)",
+        ),
+    ]
+
+
+def _network_check(reachable, region: str) -> Check:
+    ssm_ok, ssm_how = next((ok, how) for name, ok, how in reachable if name == "ssm")
+    return Check(
+        CHECK_SSM_ENDPOINT,
+        ssm_ok,
+        f"ssm.{region}.amazonaws.com is reachable ({ssm_how})"
+        if ssm_ok
+        else f"ssm.{region}.amazonaws.com is not reachable: {ssm_how}, and no interface VPC endpoint com.amazonaws.{region}.ssm",
+    )
+
+
+def _associated_profile(ec2, iam, instance_id: str):
+    association = ec2.iam_instance_profile_associations.get(instance_id)
+    if association is None or getattr(association, "state", "associated") != "associated":
+        return None
+    wanted = association.iam_instance_profile
+    # deleted and maybe recreated under the same name: not the same profile
+    return next((p for p in iam.instance_profiles.values() if p is wanted), None)
+
+
+_NO_ROLE = (
+    "retrieved credentials failed to report to ssm. Error: EC2RoleRequestError: no EC2 instance role found\n"
+    "caused by: EC2MetadataError: failed to make EC2Metadata request\n\tstatus code: 404, request id: "
+)
+
+
+def _profile_credentials(iam, profile, facts, account_id, context):
+    """The instance profile step of EC2RoleProvider.RemoteRetrieve
+    (common/identity/credentialproviders/ec2roleprovider/ec2_role_provider.go:125-140):
+    (chosen, instance_role, verdict, why-failed, warn-text)."""
+    instance_id, instance_arn = facts["instance_id"], facts["instance_arn"]
+    if profile is None:
+        return None, None, None, "no instance profile is associated with the instance", _NO_ROLE
+    if not profile.roles:
+        return None, None, None, f"instance profile {profile.name} holds no role", _NO_ROLE
+    role = profile.roles[0]
+    trusted, trust_detail = trusts_service(role, EC2_SERVICE, account_id)
+    if not trusted:
+        # IMDS answers iam/info with AssumeRoleUnauthorizedAccess when EC2 cannot assume
+        # the role (IAM doc "Troubleshoot IAM and Amazon EC2").
+        warn = (
+            "retrieved credentials failed to report to ssm. Error: EC2RoleRequestError: no EC2 instance role found\n"
+            f"caused by: AssumeRoleUnauthorizedAccess: EC2 cannot assume the role {role.name}."
+        )
+        return None, None, None, f"EC2 cannot assume role {role.name}: {trust_detail}", warn
+    verdict, _ = role_permission(iam, role, REGISTRATION_ACTION, instance_arn, context)
+    if verdict == "allow":
+        return (SOURCE_PROFILE, role), role, verdict, None, None
+    assumed = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{instance_id}"
+    message = access_denied_message(assumed, REGISTRATION_ACTION, instance_arn, verdict)
+    warn = f"retrieved credentials failed to report to ssm. Error: AccessDeniedException: {message}\n\tstatus code: 400, request id: "
+    return None, role, verdict, f"AccessDeniedException: {message}", warn
+
+
+def _dhmc_credentials(iam, facts, account_id, region, context):
+    """The Default Host Management step (ec2_role_provider.go:142-151): (chosen, why-failed,
+    error-text, may-register). DHMC needs IMDSv2 to be *used*; the agent always asks IMDS
+    for a session token first, which works under HttpTokens optional too
+    (docs/aws-facts.md#time-and-the-agent-clock)."""
+    setting = dhmc_role_setting(account_id, region)
+    if not setting:
+        return None, "Default Host Management Configuration is not enabled in this Region", (
+            "error calling RequestManagedInstanceRoleToken: AccessDeniedException: "
+            f"Systems Manager's instance management role is not configured for account: {account_id}\n"
+            "\tstatus code: 400, request id: "
+        ), False
+    dhmc_role = _role_from_setting(iam, setting)
+    if dhmc_role is None:
+        problem = f"the DHMC role {setting} does not exist"
+        return None, problem, f"error calling RequestManagedInstanceRoleToken: AccessDeniedException: {problem}", False
+    trusted, trust_detail = trusts_service(dhmc_role, SSM_SERVICE, account_id)
+    if not trusted:
+        problem = f"Systems Manager cannot assume the DHMC role {dhmc_role.name}: {trust_detail}"
+        return None, problem, f"error calling RequestManagedInstanceRoleToken: AccessDeniedException: {problem}", False
+    verdict, _ = role_permission(iam, dhmc_role, REGISTRATION_ACTION, facts["instance_arn"], context)
+    if verdict == "allow":
+        return (SOURCE_DHMC, dhmc_role), None, None, True
+    assumed = f"arn:aws:sts::{account_id}:assumed-role/{dhmc_role.name}/{facts['instance_id']}"
+    message = access_denied_message(assumed, REGISTRATION_ACTION, facts["instance_arn"], verdict)
+    # The token is handed out (RequestManagedInstanceRoleToken does not test the role's
+    # permissions); the worker's own health ping is what is refused: it hibernates.
+    return (SOURCE_DHMC, dhmc_role), f"AccessDeniedException: {message}", message, False
+
+
+def _channels(iam, role, reachable, context) -> tuple[bool, bool]:
+    """Run Command and Session Manager channels (AWS-FACTS §4: agent ≥ 3.3.40.0 uses
+    ssmmessages, falling back to ec2messages)."""
+    reach = {name: ok for name, ok, _ in reachable}
+
+    def allowed(action: str) -> bool:
+        return role_permission(iam, role, action, "*", context)[0] == "allow"
+
+    session = reach["ssmmessages"] and allowed("ssmmessages:CreateControlChannel") and allowed(
+        "ssmmessages:OpenControlChannel"
+    )
+    command = session or (reach["ec2messages"] and allowed("ec2messages:GetMessages"))
+    return command, session
+
+
+def assess(account_id: str, region: str, instance_id: str) -> Attempt | None:
+    """What a registration attempt by the agent on ``instance_id`` meets right now, or None
+    when there is no such instance."""
     ec2, iam, _ = _backends(account_id, region)
     instance = _find_instance(ec2, instance_id)
     if instance is None:
+        return None
+    facts = _instance_facts(ec2, instance, account_id, region)
+    checks = _state_checks(facts, region)
+    reachable = _reachability(ec2, instance, region)
+    facts["reachable"] = reachable
+    network = _network_check(reachable, region)
+    checks.append(network)  # checked before credentials, as ssm-cli orders its checks
+    context = {
+        "aws:SourceAccount": account_id,
+        "aws:RequestedRegion": region,
+        "aws:PrincipalAccount": account_id,
+        "ec2:SourceInstanceARN": facts["instance_arn"],
+    }
+    profile = _associated_profile(ec2, iam, instance_id)
+    chosen, instance_role, verdict, profile_problem, warn = _profile_credentials(iam, profile, facts, account_id, context)
+    lines: list[tuple[str, str]] = []
+    attempts = [profile_problem] if profile_problem else []
+    may_register = chosen is not None
+    if chosen is not None:
+        lines.append(("INFO", "EC2RoleProvider Successfully connected with instance profile role credentials"))
+    else:
+        lines.append(("WARN", f"EC2RoleProvider Failed to connect to Systems Manager with instance profile role credentials. Err: {warn}"))
+        chosen, dhmc_problem, dhmc_error, may_register = _dhmc_credentials(iam, facts, account_id, region, context)
+        if dhmc_problem and dhmc_problem.startswith("Default Host Management Configuration"):
+            attempts.append(dhmc_problem)
+        elif dhmc_problem:
+            attempts.append(f"Default Host Management Configuration: {dhmc_problem}")
+        if chosen is None:
+            lines.append(("ERROR", f"EC2RoleProvider Failed to connect to Systems Manager with SSM role credentials. {dhmc_error}"))
+        else:
+            lines.append(("INFO", "EC2RoleProvider Successfully connected with Systems Manager role credentials"))
+
+    if may_register:
+        source, role = chosen
+        assumed = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{instance_id}"
+        checks.append(Check(CHECK_CREDENTIALS, True, f"Credentials are for {assumed} ({source})"))
+        checks.append(Check(CHECK_REGISTRATION, True, f"{role.name} may call ssm:UpdateInstanceInformation on {facts['instance_arn']}"))
+    elif chosen is not None or verdict is not None:
+        # Credentials were handed out; only the permission is missing.
+        source, role = chosen if chosen is not None else (SOURCE_PROFILE, instance_role)
+        assumed = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{instance_id}"
+        checks.append(Check(CHECK_CREDENTIALS, True, f"Credentials are for {assumed} ({source})"))
+        checks.append(Check(CHECK_REGISTRATION, False, "; ".join(attempts)))
+    else:
+        checks.append(Check(CHECK_CREDENTIALS, False, "; ".join(attempts)))
+        checks.append(Check(CHECK_REGISTRATION, False, "no credentials to call ssm:UpdateInstanceInformation with"))
+
+    running = facts["state"] == "running"
+    if not (running and facts["platform"]["agent"]):
+        outcome = NOT_RUNNING
+    elif not facts["imds_enabled"]:
+        outcome = NO_IDENTITY
+        lines = [("ERROR", "[amazon-ssm-agent] failed to get identity: no identity could be resolved: "
+                           "EC2MetadataError: failed to make EC2Metadata request (instance metadata is turned off)")]
+    elif not network.ok:
+        outcome = NETWORK
+        lines = [("ERROR", "[CredentialRefresher] Retrieve credentials produced error: unexpected error getting instance "
+                           "profile role credentials or calling UpdateInstanceInformation. Skipping default host management "
+                           "fallback: retrieved credentials failed to report to ssm. Error: RequestError: send request failed\n"
+                           f"caused by: Post \"https://ssm.{region}.amazonaws.com/\": dial tcp: i/o timeout")]
+    elif may_register:
+        outcome = OK
+    elif chosen is not None:
+        outcome = WORKER_DENIED
+    else:
+        outcome = ACCESS_DENIED
+        lines.append(("ERROR", "[CredentialRefresher] Retrieve credentials produced error: no valid credentials could be "
+                               "retrieved for ec2 identity. Default Host Management Err: " + lines[-1][1].split("credentials. ", 1)[-1]))
+
+    command_channel = session_channel = False
+    if outcome == OK:
+        command_channel, session_channel = _channels(iam, chosen[1], reachable, context)
+    return Attempt(
+        facts=facts,
+        checks=tuple(checks),
+        outcome=outcome,
+        lines=tuple(lines),
+        chosen=chosen if may_register or outcome == WORKER_DENIED else None,
+        instance_role=instance_role,
+        command_channel=command_channel,
+        session_channel=session_channel,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# The agent's timing (docs/aws-facts.md#time-and-the-agent-clock)
+
+#: From launch or reboot to the agent's service starting (the OS boots, then systemd
+#: starts amazon-ssm-agent). On AWS registration takes a minute or two; offline the
+#: agent starts one request's step after launch or reboot, so a lesson's next call sees
+#: its first attempt without any wait (the order of attempts, back-offs and heartbeats
+#: follows the agent; only this delay is shortened).
+BOOT_SECONDS = 1
+#: HealthCheck pings UpdateInstanceInformation every 5 minutes by default
+#: (agent/health/healthcheck.go:168).
+PING_SECONDS = 5 * 60
+#: Systems Manager shows ConnectionLost once heartbeats are late. AWS does not document the
+#: threshold; the lab counts a node lost after two missed pings.
+CONNECTION_LOST_SECONDS = 2 * PING_SECONDS
+#: The credential refresher logs its retries at INFO/ERROR only for the first 3 on EC2
+#: (core/app/credentialrefresher/credentialrefresher.go:268-274), then at DEBUG.
+LOGGED_RETRIES = 3
+
+
+def go_duration(seconds: int) -> str:
+    """A whole number of seconds as Go's time.Duration prints it: 5m0s, 27m13s, 1h0m0s."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+def long_sleep(rng: random.Random) -> int:
+    """getLongSleepDuration: 25 minutes plus rand.Intn(300) s, after AccessDenied
+    (core/app/credentialrefresher/credentialrefresher_deps.go:67-73)."""
+    return 25 * 60 + rng.randrange(300)
+
+
+def default_sleep(retry: int, rng: random.Random) -> int:
+    """getEC2DefaultSSMSleepDuration (credentialrefresher_deps.go:75-117): 5 minutes first,
+    then 10 · 2^(ceil(n/3)-1) minutes minus up to 10 % jitter, at most an hour."""
+
+    def jitter(interval: int) -> int:
+        spread = math.ceil(interval * 0.1)
+        return interval - spread + (rng.randrange(spread) if spread else 0)
+
+    if retry == 0:
+        return 300
+    if retry > 16:
+        return jitter(3600)
+    sleep = jitter(300 * 2 * 2 ** (math.ceil(retry / 3) - 1))
+    return jitter(3600) if sleep >= 3600 else sleep
+
+
+def hibernation_pings():
+    """Offsets (s) after entering hibernation at which the agent pings again
+    (agent/hibernation/hibernation.go:52-57, 74-80, 116-150): it waits 5 minutes, then
+    pings every 10 minutes for 30 minutes, every 20 for 60, every 40 for 120, then
+    hourly (the scheduler runs each new ping job at once, then every interval)."""
+    at, interval = 300, 300
+    while interval < 3600:
+        interval = min(interval * 2, 3600)
+        period = interval * 3
+        for k in range(3):
+            offset = k * interval
+            if offset < period and interval < 3600:
+                yield at + offset
+        if interval == 3600:
+            break
+        at += period
+    while True:
+        yield at
+        at += 3600
+
+
+# ---------------------------------------------------------------------------------------
+# The agent as a state machine
+
+
+class AgentPhase:
+    """The agent's states (names as the lab shows them)."""
+
+    OFF = "Off"  # instance not running, or no agent on the AMI
+    BOOTING = "Booting"  # the OS is starting; the agent service starts at the end
+    REGISTERING = "Registering"  # first credential retrieval and UpdateInstanceInformation
+    ONLINE = "Online"  # registered; health pings every PING_SECONDS
+    SLEEPING = "Sleeping"  # the credential refresher's back-off between retries
+    HIBERNATING = "Hibernating"  # worker started but its health ping was refused
+    STOPPED = "Stopped"  # the agent service was stopped on a running instance
+
+
+class AgentMachine:
+    """One instance's agent, driven by the lab clock: events at due times, in order."""
+
+    def __init__(self, account_id: str, region: str, instance_id: str):
+        self.account_id, self.region, self.instance_id = account_id, region, instance_id
+        self.phase = AgentPhase.OFF
+        self.due: datetime | None = None  # when the next event happens
+        self.last_ping: datetime | None = None  # the last ping Systems Manager accepted
+        self.registered_once = False
+        self.identity_registered = False  # the EC2 identity's keys on disk (RegisterManagedInstance)
+        self.retries = 0
+        self.boots = 0
+        self.log: list[str] = []  # the whole amazon-ssm-agent.log, across boots
+        self.boot_log_start = 0
+        self.attempt: Attempt | None = None
+        self._hibernation = None
+        self._rng = random.Random(instance_id)
+
+    # -- events -----------------------------------------------------------------------
+
+    def _write(self, at: datetime, level: str, text: str) -> None:
+        first, *more = text.split("\n")  # continuation lines carry no stamp, as in the file
+        self.log.append(f"{_stamp(at)} {level} {first}")
+        self.log.extend(more)
+
+    def boot(self, at: datetime) -> None:
+        """The instance (re)starts: the agent service starts BOOT_SECONDS later."""
+        self.phase, self.due = AgentPhase.BOOTING, at + timedelta(seconds=BOOT_SECONDS)
+        self.retries = 0
+        self._hibernation = None
+
+    def stop_service(self, at: datetime) -> None:
+        """``systemctl stop amazon-ssm-agent``: no more pings until it starts again."""
+        if self.phase != AgentPhase.OFF:
+            self._write(at, "INFO", "[amazon-ssm-agent] Stopping Core Agent")
+            self.phase, self.due = AgentPhase.STOPPED, None
+
+    def start_service(self, at: datetime) -> None:
+        if self.phase == AgentPhase.STOPPED:
+            self.phase, self.due = AgentPhase.BOOTING, at
+
+    def power_off(self) -> None:
+        self.phase, self.due = AgentPhase.OFF, None
+
+    def _start_agent(self, at: datetime) -> None:
+        self.boots += 1
+        self.boot_log_start = len(self.log)
+        os_name = "linux" if (self.attempt and self.attempt.facts["platform"]["type"] == "Linux") else "windows"
+        # core/app/agent.go:66-68
+        self._write(at, "INFO", f"[amazon-ssm-agent] amazon-ssm-agent - v{AGENT_VERSION}")
+        self._write(at, "INFO", f"[amazon-ssm-agent] OS: {os_name}, Arch: amd64")
+        self._write(at, "INFO", "[amazon-ssm-agent] Starting Core Agent")
+        if self.attempt is not None and self.attempt.outcome != NO_IDENTITY:
+            self._register(at)
+        self._write(at, "INFO", "[CredentialRefresher] Starting credentials refresher loop")
+        self.phase = AgentPhase.REGISTERING
+        self._retrieve(at)
+
+    def _register(self, at: datetime) -> None:
+        """The EC2 identity's registration (core/app/agent.go:70-71,
+        core/app/registrar/registrar.go:71, common/identity/availableidentities/ec2/
+        ec2_identity.go:151-224): RegisterManagedInstance needs no IAM permission, only the
+        ssm endpoint; done once, then read from disk at each start."""
+        self._write(at, "INFO", "[amazon-ssm-agent] Registrar detected. Attempting registration")
+        self._write(at, "INFO", "[Registrar] Starting registrar module")
+        self._write(at, "INFO", "[EC2Identity] Checking disk for registration info")
+        if self.identity_registered:
+            self._write(at, "INFO", "[EC2Identity] Registration info found for ec2 instance")
+            return
+        self._write(at, "INFO", "[EC2Identity] No registration info found for ec2 instance, attempting registration")
+        self._write(at, "INFO", "[EC2Identity] Generating registration keypair")
+        self._write(at, "INFO", "[EC2Identity] Checking write access before registering")
+        self._write(at, "INFO", "[EC2Identity] Registering EC2 instance with Systems Manager")
+        if self.attempt.outcome == NETWORK:
+            self._write(at, "ERROR", "[Registrar] failed to register identity: error calling RegisterManagedInstance API: "
+                                     "RequestError: send request failed")
+            return
+        self._write(at, "INFO", "[EC2Identity] EC2 registration was successful.")
+        self.identity_registered = True
+
+    def _retrieve(self, at: datetime) -> None:
+        """credentialsRefresher.retrieveCredsWithRetry, one round
+        (core/app/credentialrefresher/credentialrefresher.go:203-266)."""
+        attempt = self.attempt
+        logged = self.retries < LOGGED_RETRIES
+        if attempt.outcome in (OK, WORKER_DENIED):
+            for level, text in attempt.lines:
+                self._write(at, level, text)
+            self._write(at, "INFO", "[CredentialRefresher] Credentials ready")  # credentialrefresher.go:196
+            self._write(at, "INFO", f"[ssm-agent-worker] ssm-agent-worker - v{AGENT_VERSION}")  # agent/agent/agent.go:72
+            self._write(at, "INFO", "[ssm-agent-worker] OS: linux, Arch: amd64")
+            if attempt.outcome == OK:
+                self._online(at)
+            else:
+                # agent/agent/agent.go:86-92: the worker's first health ping is refused.
+                message = attempt.checks[-1].detail.split("AccessDeniedException: ", 1)[-1]
+                self._write(at, "INFO", f"[ssm-agent-worker] Entering SSM Agent Worker hibernate - AccessDeniedException: {message}")
+                self.phase = AgentPhase.HIBERNATING
+                self._hibernation = (at, hibernation_pings())
+                self.due = at + timedelta(seconds=next(self._hibernation[1]))
+            return
+        if attempt.outcome == ACCESS_DENIED:
+            sleep = long_sleep(self._rng)
+        else:  # the network, or no identity yet: the refresher's default schedule
+            sleep = default_sleep(self.retries, self._rng)
+        if logged:
+            for level, text in attempt.lines:
+                self._write(at, level, text)
+            self._write(at, "INFO", f"[CredentialRefresher] Sleeping for {go_duration(sleep)} before retrying retrieve credentials")
+        self.retries = min(self.retries + 1, 16)
+        self.phase, self.due = AgentPhase.SLEEPING, at + timedelta(seconds=sleep)
+
+    def _online(self, at: datetime) -> None:
+        self.phase = AgentPhase.ONLINE
+        self.last_ping = at
+        self.registered_once = True
+        self.due = at + timedelta(seconds=PING_SECONDS)
+        # agent/messageservice/interactor/mgsinteractor/mgsinteractor.go:196-206
+        prefix = "[ssm-agent-worker] [MessageService] [MGSInteractor]"
+        self._write(at, "INFO", f"{prefix} SSM Agent is trying to setup control channel for MGSInteractor")
+        if self.attempt.session_channel:
+            self._write(at, "INFO", f"{prefix} Set up control channel successfully")
+        else:
+            self._write(at, "ERROR", f"{prefix} Error setting up control channel: AccessDeniedException: the role may not "
+                                     "call ssmmessages:CreateControlChannel, or ssmmessages is not reachable")
+
+    def _health_ping(self, at: datetime) -> None:
+        """HealthCheck.updateHealth (agent/health/healthcheck.go:117-164)."""
+        self._write(at, "INFO", "[ssm-agent-worker] [HealthCheck] HealthCheck reporting agent health.")
+        attempt = self.attempt
+        if attempt.outcome == OK:
+            self.last_ping = at
+        elif attempt.outcome == NETWORK:
+            self._write(at, "ERROR", "[ssm-agent-worker] [HealthCheck] error when calling AWS APIs. error: RequestError: send request failed")
+        else:
+            detail = next((c.detail for c in attempt.checks if not c.ok), "refused")
+            self._write(at, "ERROR", f"[ssm-agent-worker] [HealthCheck] error when calling AWS APIs. error: {detail}")
+        self.due = at + timedelta(seconds=PING_SECONDS)
+
+    def _hibernation_ping(self, at: datetime) -> None:
+        if self.attempt.outcome == OK:
+            self._online(at)
+            return
+        self.due = self._hibernation[0] + timedelta(seconds=next(self._hibernation[1]))
+
+    def step(self, at: datetime, attempt: Attempt) -> None:
+        """Process the event due at ``at`` against ``attempt`` (the world at that moment)."""
+        self.attempt = attempt
+        if self.phase == AgentPhase.BOOTING:
+            self._start_agent(at)
+        elif self.phase == AgentPhase.SLEEPING:
+            self._retrieve(at)
+        elif self.phase == AgentPhase.ONLINE:
+            self._health_ping(at)
+        elif self.phase == AgentPhase.HIBERNATING:
+            self._hibernation_ping(at)
+
+    # -- what Systems Manager sees ------------------------------------------------------
+
+    def ping_status(self, now: datetime) -> str | None:
+        """Online, ConnectionLost, or None while the node has never registered."""
+        if not self.registered_once or self.last_ping is None:
+            return None
+        late = (now - self.last_ping).total_seconds() > CONNECTION_LOST_SECONDS
+        return "ConnectionLost" if late else "Online"
+
+    def connected(self, now: datetime) -> bool:
+        """Whether the agent holds its command channel open right now."""
+        return (
+            self.phase == AgentPhase.ONLINE and self.attempt is not None and self.attempt.outcome == OK
+            and self.attempt.command_channel and self.ping_status(now) == "Online"
+        )
+
+
+class World:
+    """Every simulated agent in the process, advanced by the lab clock."""
+
+    def __init__(self):
+        self.machines: dict[tuple[str, str, str], AgentMachine] = {}
+        self.places: set[tuple[str, str]] = set()
+        # The clock's own lock: one lock for time and the agents, so a request thread that
+        # moves the clock and another that reads an agent cannot wait on each other.
+        from . import clock
+
+        self._lock = clock.CLOCK.lock
+        self._synced: datetime | None = None
+
+    def reset(self) -> None:
+        with self._lock:
+            self.machines.clear()
+            self.places.clear()
+            self._synced = None
+
+    def machine(self, account_id: str, region: str, instance_id: str) -> AgentMachine:
+        key = (account_id, region, instance_id)
+        with self._lock:
+            self.places.add((account_id, region))
+            if key not in self.machines:
+                self.machines[key] = AgentMachine(account_id, region, instance_id)
+            return self.machines[key]
+
+    def sync(self, now: datetime) -> None:
+        """Bring every agent up to ``now``: first notice instances that started or stopped
+        (at the time of the last sync), then process due events in time order."""
+        with self._lock:
+            since = self._synced or now
+            for account_id, region in list(self.places):
+                ec2, _, _ = _backends(account_id, region)
+                for reservation in ec2.reservations.values():
+                    for instance in reservation.instances:
+                        machine = self.machine(account_id, region, instance.id)
+                        running = instance.state == "running"
+                        if running and machine.phase == AgentPhase.OFF:
+                            if platform_of(getattr(ec2.amis.get(instance.image_id), "name", None))["agent"]:
+                                machine.boot(since)
+                        elif not running and machine.phase != AgentPhase.OFF:
+                            machine.power_off()
+            while True:
+                due = [m for m in self.machines.values() if m.due is not None and m.due <= now]
+                if not due:
+                    break
+                first = min(due, key=lambda m: (m.due, m.instance_id))
+                attempt = assess(first.account_id, first.region, first.instance_id)
+                at = first.due
+                if attempt is None:
+                    first.power_off()
+                    continue
+                first.step(at, attempt)
+            self._synced = now
+
+    def reboot(self, account_id: str, region: str, instance_ids, at: datetime) -> None:
+        with self._lock:
+            for instance_id in instance_ids:
+                machine = self.machine(account_id, region, instance_id)
+                if machine.phase != AgentPhase.OFF:
+                    machine.boot(at)
+
+
+WORLD = World()
+
+
+def _now() -> datetime:
+    from . import clock
+
+    return clock.now()
+
+
+def machine_for(account_id: str, region: str, instance_id: str) -> AgentMachine:
+    """The instance's agent, brought up to the lab clock's now."""
+    WORLD.places.add((account_id, region))
+    WORLD.sync(_now())
+    return WORLD.machine(account_id, region, instance_id)
+
+
+def log_file(account_id: str, region: str, instance_id: str) -> list[str]:
+    """Every line of /var/log/amazon/ssm/amazon-ssm-agent.log on the instance, across boots."""
+    return list(machine_for(account_id, region, instance_id).log)
+
+
+def stop_agent(account_id: str, region: str, instance_id: str) -> None:
+    """``sudo systemctl stop amazon-ssm-agent`` on the instance."""
+    machine_for(account_id, region, instance_id).stop_service(_now())
+
+
+def start_agent(account_id: str, region: str, instance_id: str) -> None:
+    """``sudo systemctl start amazon-ssm-agent`` on the instance."""
+    machine_for(account_id, region, instance_id).start_service(_now())
+
+
+def observe(account_id: str, region: str, instance_id: str) -> AgentState:
+    """What the SSM Agent on ``instance_id`` has achieved by the lab clock's now, with the
+    checks of an attempt made now (what ``ssm-cli get-diagnostics`` sees)."""
+    machine = machine_for(account_id, region, instance_id)
+    attempt = assess(account_id, region, instance_id)
+    if attempt is None:
         return AgentState(
             instance_id=instance_id,
             account_id=account_id,
@@ -370,267 +1027,41 @@ def observe(account_id: str, region: str, instance_id: str) -> AgentState:
             log=(),
             instance_state="absent",
         )
-
-    image = ec2.amis.get(instance.image_id)
-    image_name = getattr(image, "name", None)
-    platform = platform_of(image_name)
-    state = instance.state
-    metadata = getattr(instance, "metadata_options", None)
-    imds_enabled = getattr(metadata, "http_endpoint", "enabled") != "disabled"
-    imdsv2_required = getattr(metadata, "http_tokens", "optional") == "required"
-    instance_arn = f"arn:aws:ec2:{region}:{account_id}:instance/{instance_id}"
-    computer_name = instance.private_dns_name
-    if platform["type"] == "Windows":
-        computer_name = "EC2AMAZ-" + instance_id[-7:].upper()
-    launched = getattr(instance, "launch_time", None)
-    try:
-        boot = datetime.fromisoformat(str(launched).replace("Z", "+00:00"))
-    except ValueError:
-        boot = datetime.now(timezone.utc)
-    if boot.tzinfo is None:
-        boot = boot.replace(tzinfo=timezone.utc)
-    now = _stamp(max(datetime.now(timezone.utc), boot + timedelta(seconds=1)))
-    log: list[str] = []
-    checks: list[Check] = []
-
-    def start_log() -> None:
-        started = _stamp(boot)
-        os_name = "linux" if platform["type"] == "Linux" else "windows"
-        log.append(f"{started} INFO [amazon-ssm-agent] amazon-ssm-agent - v{AGENT_VERSION}")
-        log.append(f"{started} INFO [amazon-ssm-agent] OS: {os_name}, Arch: amd64")
-
-    # 1. running
-    running = state == "running"
-    checks.append(Check(CHECK_STATE, running, f"instance state is {state}"))
-    # 2. agent installed (and therefore running as a service once the instance runs)
-    if platform["agent"]:
-        agent_detail = f"AMI {image_name} ships SSM Agent; the service runs"
-    else:
-        agent_detail = (
-            f"AMI {image_name or instance.image_id} does not ship SSM Agent"
-            " (AWS doc: Find AMIs with the SSM Agent preinstalled)"
-        )
-    checks.append(Check(CHECK_AGENT, platform["agent"] and running, agent_detail if running or not platform["agent"] else "the instance is not running"))
-    # 3. IMDS
-    checks.append(
-        Check(
-            CHECK_IMDS,
-            imds_enabled,
-            f"IMDS is accessible and has instance id {instance_id} in region {region}"
-            if imds_enabled
-            else "instance metadata is turned off (MetadataOptions HttpEndpoint=disabled)",
-        )
-    )
-    # 6. network (checked before credentials, as ssm-cli orders its checks)
-    reachable = _reachability(ec2, instance, region)
-    ssm_ok, ssm_how = next((ok, how) for name, ok, how in reachable if name == "ssm")
-    checks.append(
-        Check(
-            CHECK_SSM_ENDPOINT,
-            ssm_ok,
-            f"ssm.{region}.amazonaws.com is reachable ({ssm_how})"
-            if ssm_ok
-            else f"ssm.{region}.amazonaws.com is not reachable: {ssm_how}, and no interface VPC endpoint com.amazonaws.{region}.ssm",
-        )
-    )
-
-    # 4./5. credentials and permission, instance profile first, then DHMC
-    association = ec2.iam_instance_profile_associations.get(instance_id)
-    profile = None
-    if association is not None and getattr(association, "state", "associated") == "associated":
-        wanted = association.iam_instance_profile
-        profile = next((p for p in iam.instance_profiles.values() if p is wanted), None)
-        if profile is None:  # deleted and maybe recreated under the same name: not the same profile
-            profile = None
-    context = {
-        "aws:SourceAccount": account_id,
-        "aws:RequestedRegion": region,
-        "aws:PrincipalAccount": account_id,
-        "ec2:SourceInstanceARN": instance_arn,
-    }
-
-    # IMDS has no role to hand out: aws/amazon-ssm-agent#544's log.
-    no_role_log = [
-        f"{now} WARN EC2RoleProvider Failed to connect to Systems Manager with instance profile role credentials. "
-        "Err: retrieved credentials failed to report to ssm. Error: EC2RoleRequestError: no EC2 instance role found",
-        "caused by: EC2MetadataError: failed to make EC2Metadata request",
-        "\tstatus code: 404, request id: ",
-    ]
-    attempts: list[str] = []  # why each credential source failed, for the checks
-    chosen: tuple[str, Any] | None = None
-    instance_role = None
-    profile_verdict = None
-
-    if profile is None:
-        attempts.append("no instance profile is associated with the instance")
-        log_profile = no_role_log
-    elif not profile.roles:
-        attempts.append(f"instance profile {profile.name} holds no role")
-        log_profile = no_role_log
-    else:
-        role = profile.roles[0]
-        trusted, trust_detail = trusts_service(role, EC2_SERVICE, account_id)
-        if not trusted:
-            # IMDS answers iam/info with AssumeRoleUnauthorizedAccess when EC2 cannot assume
-            # the role (IAM doc "Troubleshoot IAM and Amazon EC2").
-            attempts.append(f"EC2 cannot assume role {role.name}: {trust_detail}")
-            log_profile = [
-                f"{now} WARN EC2RoleProvider Failed to connect to Systems Manager with instance profile role credentials. "
-                "Err: retrieved credentials failed to report to ssm. Error: EC2RoleRequestError: no EC2 instance role found",
-                f"caused by: AssumeRoleUnauthorizedAccess: EC2 cannot assume the role {role.name}.",
-            ]
-        else:
-            instance_role = role
-            verdict, extra = role_permission(iam, role, REGISTRATION_ACTION, instance_arn, context)
-            profile_verdict = verdict
-            assumed = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{instance_id}"
-            if verdict == "allow":
-                chosen = (SOURCE_PROFILE, role)
-                log_profile = []
-            else:
-                message = access_denied_message(assumed, REGISTRATION_ACTION, instance_arn, verdict)
-                attempts.append(f"AccessDeniedException: {message}")
-                log_profile = [
-                    f"{now} INFO [ssm-agent-worker] Entering SSM Agent hibernate - AccessDeniedException: {message}",
-                    "\tstatus code: 400, request id: ",
-                    f"{now} WARN EC2RoleProvider Failed to connect to Systems Manager with instance profile role credentials. "
-                    f"Err: retrieved credentials failed to report to ssm. Error: AccessDeniedException: {message}",
-                ]
-
-    log_dhmc: list[str] = []
-    if chosen is None:
-        setting = dhmc_role_setting(account_id, region)
-        if not setting:
-            attempts.append("Default Host Management Configuration is not enabled in this Region")
-            log_dhmc = [
-                f"{now} ERROR EC2RoleProvider Failed to connect to Systems Manager with SSM role credentials. "
-                "error calling RequestManagedInstanceRoleToken: AccessDeniedException: "
-                f"Systems Manager's instance management role is not configured for account: {account_id}",
-                "\tstatus code: 400, request id: ",
-            ]
-        else:
-            dhmc_role = _role_from_setting(iam, setting)
-            problem = None
-            if dhmc_role is None:
-                problem = f"the DHMC role {setting} does not exist"
-            else:
-                trusted, trust_detail = trusts_service(dhmc_role, SSM_SERVICE, account_id)
-                if not trusted:
-                    problem = f"Systems Manager cannot assume the DHMC role {dhmc_role.name}: {trust_detail}"
-                elif not imdsv2_required:
-                    # DHMC requires IMDSv2 (AWS-FACTS §3; Systems Manager doc "Managing EC2
-                    # instances automatically with Default Host Management Configuration").
-                    problem = "DHMC requires IMDSv2, but the instance allows IMDSv1 (MetadataOptions HttpTokens=optional)"
-                else:
-                    verdict, _ = role_permission(iam, dhmc_role, REGISTRATION_ACTION, instance_arn, context)
-                    if verdict == "allow":
-                        chosen = (SOURCE_DHMC, dhmc_role)
-                    else:
-                        assumed = f"arn:aws:sts::{account_id}:assumed-role/{dhmc_role.name}/{instance_id}"
-                        problem = "AccessDeniedException: " + access_denied_message(
-                            assumed, REGISTRATION_ACTION, instance_arn, verdict
-                        )
-            if problem:
-                attempts.append(f"Default Host Management Configuration: {problem}")
-                log_dhmc = [
-                    f"{now} ERROR EC2RoleProvider Failed to connect to Systems Manager with SSM role credentials. {problem}"
-                ]
-
-    if chosen is not None:
-        source, role = chosen
-        assumed = f"arn:aws:sts::{account_id}:assumed-role/{role.name}/{instance_id}"
-        checks.append(Check(CHECK_CREDENTIALS, True, f"Credentials are for {assumed} ({source})"))
-        checks.append(Check(CHECK_REGISTRATION, True, f"{role.name} may call ssm:UpdateInstanceInformation on {instance_arn}"))
-    else:
-        if profile_verdict is not None and profile_verdict != "allow" and len(attempts) >= 1:
-            # The profile gave credentials; only the permission is missing.
-            assumed = f"arn:aws:sts::{account_id}:assumed-role/{instance_role.name}/{instance_id}"
-            checks.append(Check(CHECK_CREDENTIALS, True, f"Credentials are for {assumed} ({SOURCE_PROFILE})"))
-            checks.append(Check(CHECK_REGISTRATION, False, "; ".join(attempts)))
-        else:
-            checks.append(Check(CHECK_CREDENTIALS, False, "; ".join(attempts)))
-            checks.append(Check(CHECK_REGISTRATION, False, "no credentials to call ssm:UpdateInstanceInformation with"))
-
-    registered = running and platform["agent"] and imds_enabled and ssm_ok and chosen is not None
-
-    # Run Command and Session Manager channels (AWS-FACTS §4: agent ≥ 3.3.40.0 uses
-    # ssmmessages, falling back to ec2messages).
-    command_channel = session_channel = False
-    if registered:
-        _, role = chosen
-        reach = {name: ok for name, ok, _ in reachable}
-
-        def allowed(action: str) -> bool:
-            return role_permission(iam, role, action, "*", context)[0] == "allow"
-
-        session_channel = reach["ssmmessages"] and allowed("ssmmessages:CreateControlChannel") and allowed(
-            "ssmmessages:OpenControlChannel"
-        )
-        command_channel = session_channel or (reach["ec2messages"] and allowed("ec2messages:GetMessages"))
-
-    # The agent log, as amazon-ssm-agent.log would read (aws/amazon-ssm-agent#543, #544).
-    if running and platform["agent"]:
-        start_log()
-        if not imds_enabled:
-            log.append(
-                f"{now} ERROR [amazon-ssm-agent] failed to get identity: no identity could be resolved: "
-                "EC2MetadataError: failed to make EC2Metadata request (instance metadata is turned off)"
-            )
-        else:
-            log.extend(log_profile)
-            log.extend(log_dhmc)
-            if chosen is None:
-                log.append(
-                    f"{now} ERROR [CredentialRefresher] Retrieve credentials produced error: no valid credentials "
-                    "could be retrieved for ec2 identity."
-                )
-                log.append(f"{now} INFO [CredentialRefresher] Sleeping for 30m0s before retrying retrieve credentials")
-            elif not ssm_ok:
-                log.append(
-                    f"{now} ERROR [HealthCheck] error when calling AWS APIs. error: RequestError: send request failed"
-                )
-                log.append(
-                    f"caused by: Post \"https://ssm.{region}.amazonaws.com/\": dial tcp: i/o timeout"
-                )
-            else:
-                source, role = chosen
-                log.append(f"{now} INFO [CredentialRefresher] Credentials ready ({source}: role {role.name})")
-                log.append(f"{now} INFO [amazon-ssm-agent] [Registrar] Instance {instance_id} registered; "
-                           "health ping (ssm:UpdateInstanceInformation) succeeded")
-                if not command_channel:
-                    log.append(
-                        f"{now} ERROR [ssm-agent-worker] [MessageService] failed to open the control channel "
-                        "(ssmmessages) and to poll ec2messages: Run Command cannot deliver commands"
-                    )
-
-    profile_role = instance_role
-    role_used = chosen[1] if chosen else instance_role
+    now = _now()
+    facts = attempt.facts
+    running = facts["state"] == "running"
+    ping = machine.ping_status(now) if running else None
+    chosen = attempt.chosen if attempt.outcome == OK else None
+    role_used = chosen[1] if chosen else attempt.instance_role
     return AgentState(
         instance_id=instance_id,
         account_id=account_id,
         region=region,
-        registered=registered,
-        checks=tuple(checks),
-        log=tuple(log),
+        registered=ping is not None,
+        checks=attempt.checks,
+        log=tuple(machine.log[machine.boot_log_start:]) if running else (),
         role_name=role_used.name if role_used is not None else None,
         role_id=role_used.id if role_used is not None else None,
         credential_source=chosen[0] if chosen else None,
-        instance_role_name=profile_role.name if profile_role is not None else None,
-        instance_role_id=profile_role.id if profile_role is not None else None,
-        instance_state=state,
-        agent_installed=platform["agent"],
-        agent_version=AGENT_VERSION if platform["agent"] else None,
-        platform_type=platform["type"],
-        platform_name=platform["name"],
-        platform_version=platform["version"],
-        image_name=image_name,
-        ip_address=instance.private_ip,
-        computer_name=computer_name,
-        imds_enabled=imds_enabled,
-        imdsv2_required=imdsv2_required,
-        reachable=reachable,
-        command_channel=command_channel,
-        session_channel=session_channel,
+        instance_role_name=attempt.instance_role.name if attempt.instance_role is not None else None,
+        instance_role_id=attempt.instance_role.id if attempt.instance_role is not None else None,
+        instance_state=facts["state"],
+        agent_installed=facts["platform"]["agent"],
+        agent_version=AGENT_VERSION if facts["platform"]["agent"] else None,
+        platform_type=facts["platform"]["type"],
+        platform_name=facts["platform"]["name"],
+        platform_version=facts["platform"]["version"],
+        image_name=facts["image_name"],
+        ip_address=facts["ip_address"],
+        computer_name=facts["computer_name"],
+        imds_enabled=facts["imds_enabled"],
+        imdsv2_required=facts["imdsv2_required"],
+        reachable=facts["reachable"],
+        command_channel=machine.connected(now),
+        session_channel=machine.connected(now) and attempt.session_channel,
+        ping_status=ping,
+        last_ping=machine.last_ping if ping else None,
+        agent_phase=machine.phase,
     )
 
 
@@ -640,5 +1071,37 @@ def states(account_id: str, region: str) -> list[AgentState]:
 
 
 def managed_instances(account_id: str, region: str) -> list[AgentState]:
-    """The instances whose agent is registered right now (what Fleet Manager lists)."""
+    """The nodes Systems Manager lists: running instances whose agent has registered
+    (Online, or ConnectionLost once its heartbeats are late)."""
     return [state for state in states(account_id, region) if state.registered]
+
+
+def install() -> None:
+    """Tell the agents when an instance reboots (moto keeps it ``running``, so nothing in
+    its state shows the restart) and let them catch up whenever the lab clock moves."""
+    from moto.ec2.models import EC2Backend
+
+    from . import clock
+
+    if getattr(EC2Backend.reboot_instances, "_ssmlab", False):
+        return
+    reboot_instances = EC2Backend.reboot_instances
+    run_instances = EC2Backend.run_instances
+
+    def reboot_with_agent(self, instance_ids):
+        result = reboot_instances(self, instance_ids)
+        WORLD.reboot(self.account_id, self.region_name, instance_ids, clock.now())
+        return result
+
+    def run_and_watch(self, *args, **kwargs):
+        WORLD.places.add((self.account_id, self.region_name))
+        return run_instances(self, *args, **kwargs)
+
+    reboot_with_agent._ssmlab = True
+    EC2Backend.reboot_instances = reboot_with_agent
+    EC2Backend.run_instances = run_and_watch
+    clock.CLOCK.on_advance(WORLD.sync)
+
+
+def reset() -> None:
+    WORLD.reset()

@@ -81,8 +81,12 @@ def _credentials_row(state: agent.AgentState) -> tuple[str, str, str]:
     check = state.check(agent.CHECK_CREDENTIALS)
     if not state.imds_enabled:
         return (agent.CHECK_CREDENTIALS, SKIPPED, "No credentials available")
+    if check is not None and check.ok and state.role_name and not state.endpoint("sts")[0]:
+        # The check calls sts:GetCallerIdentity with a 2-second timeout and reports a
+        # timeout as "STS call timed out" (agent/cli/diagnostics/credentials_check.go:32,69-80).
+        return (agent.CHECK_CREDENTIALS, FAILED, "STS call timed out")
     if check is not None and check.ok and state.role_name:
-        expires = (datetime.now(timezone.utc) + timedelta(hours=6)).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+        expires = (agent._now() + timedelta(hours=6)).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
         note = f"Credentials are for {state.assumed_role_arn} and will expire at {expires}"
         if state.credential_source == agent.SOURCE_DHMC:
             note += f" ({agent.SOURCE_DHMC})"
@@ -129,6 +133,20 @@ def render_table(table_rows: list[tuple[str, str, str]], max_width: int = MAX_TA
     return out
 
 
+def _why_not(state: agent.AgentState) -> str:
+    if state.failed_checks:
+        return "; ".join(f"{c.name}: {c.detail}" for c in state.failed_checks)
+    if state.agent_phase in (agent.AgentPhase.SLEEPING, agent.AgentPhase.HIBERNATING):
+        return (
+            "every check passes now, but its agent is backing off after an earlier refusal "
+            f"({state.agent_phase}); it retries by itself (within 30 minutes), or at once after "
+            f"`aws ec2 reboot-instances --instance-ids {state.instance_id}`"
+        )
+    if state.agent_phase == agent.AgentPhase.STOPPED:
+        return "the amazon-ssm-agent service is stopped (`sudo systemctl start amazon-ssm-agent`)"
+    return f"its agent has not registered yet ({state.agent_phase})"
+
+
 def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = True) -> str:
     """The terminal text of ``sudo ssm-cli get-diagnostics --output table`` on the instance,
     followed by the agent's log; ``table=False`` leaves the table out (the log and the
@@ -153,11 +171,12 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
     out += "[ec2-user@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n"
     out += "\n".join(state.log) + "\n"
     verdict = (
-        f"\nssmlab: {instance_id} is registered with Systems Manager (PingStatus Online; credentials from the "
-        f"{state.credential_source}).\n"
+        f"\nssmlab: {instance_id} is registered with Systems Manager (PingStatus {state.ping_status}"
+        + (f"; credentials from the {state.credential_source}" if state.credential_source else "")
+        + ").\n"
         if state.registered
         else f"\nssmlab: {instance_id} is NOT registered with Systems Manager: "
-        + "; ".join(f"{c.name}: {c.detail}" for c in state.failed_checks)
+        + _why_not(state)
         + "\n"
     )
     return out + verdict

@@ -10,12 +10,17 @@
   and ``SecurityGroupIds`` (CloudFormation User Guide, AWS::EC2::Instance). moto 5.2
   ignores both: the lessons' template requires IMDSv2 (``HttpTokens: required``) and a
   security group without inbound rules, and the instance would silently get neither —
-  IMDSv1 would work on it, and Default Host Management Configuration (which requires
-  IMDSv2) would be refused.
+  IMDSv1 would work on it.
 - ``RunInstances`` with an instance profile name that does not exist. EC2 answers
   ``InvalidParameterValue`` "Value (NAME) for parameter iamInstanceProfile.name is invalid.
   Invalid IAM Instance Profile name" (docs/aws-facts.md#cloudformation); moto answers IAM's
   ``NoSuchEntity``, a code EC2 never returns.
+- ``ImdsSupport: v2.0``. Amazon Linux 2023 AMIs are registered with ``ImdsSupport`` set to
+  ``v2.0``, so an instance launched from one without ``MetadataOptions`` gets
+  ``HttpTokens: required`` and ``HttpPutResponseHopLimit: 2`` (when the account's default
+  is no-preference; docs/aws-facts.md#time-and-the-agent-clock). moto's AMIs carry no
+  ``ImdsSupport`` and every instance gets ``optional``; here AL2023 images (by name) do as
+  on AWS. Explicit ``MetadataOptions`` still win. (``DescribeImages`` still omits the field.)
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ def install() -> None:
     EC2Backend.create_default_vpc = create_default_vpc_with_internet_gateway
     _apply_instance_properties_from_cloudformation()
     _invalid_instance_profile_name_in_ec2s_words()
+    _imdsv2_for_images_that_require_it()
     _installed = True
 
 
@@ -97,3 +103,25 @@ def _invalid_instance_profile_name_in_ec2s_words() -> None:
 
     run_instances_checking_the_profile_name.__wrapped__ = run_instances
     InstanceResponse.run_instances = run_instances_checking_the_profile_name
+
+
+#: AMI name prefixes whose images AWS registers with ImdsSupport v2.0 (Amazon Linux 2023).
+IMDS_V2_IMAGE_PREFIXES = ("al2023-ami",)
+
+
+def image_requires_imdsv2(image) -> bool:
+    return str(getattr(image, "name", "") or "").lower().startswith(IMDS_V2_IMAGE_PREFIXES)
+
+
+def _imdsv2_for_images_that_require_it() -> None:
+    init = Instance.__init__
+
+    def __init__(self, ec2_backend, image_id, user_data, security_groups, **kwargs):
+        init(self, ec2_backend, image_id, user_data, security_groups, **kwargs)
+        given = kwargs.get("metadata_options") or {}
+        if "HttpTokens" not in given and image_requires_imdsv2(ec2_backend.amis.get(image_id)):
+            self.metadata_options.http_tokens = "required"
+            if given.get("HttpPutResponseHopLimit") is None:
+                self.metadata_options.http_put_response_hop_limit = 2
+
+    Instance.__init__ = __init__

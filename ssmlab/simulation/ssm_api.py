@@ -5,16 +5,17 @@ moto 5.2.5 dispatches each JSON-protocol action to the method of
 (``BaseResponse.call_action``), both under ``mock_aws`` and in the moto server. ``install()``
 adds or replaces these methods (AWS-FACTS §7 lists the gaps):
 
-- ``DescribeInstanceInformation``: moto does not implement it. Here: the instances whose
-  simulated agent is registered right now (``agent.observe``), with AWS's fields; the others
-  are absent, as on AWS (AWS-FACTS §5).
+- ``DescribeInstanceInformation``: moto does not implement it. Here: the running instances
+  whose simulated agent has registered (``agent.observe``), Online or, once heartbeats are
+  late, ConnectionLost, with AWS's fields; the others are absent, as on AWS (AWS-FACTS §5).
 - ``GetConnectionStatus``: not in moto. ``connected`` when the agent is registered and can
   open the Session Manager channel (ssmmessages), else ``notconnected``.
 - ``SendCommand``: moto always succeeds, targets every instance and accepts unknown
   instances and documents. Here: only the named instances or those matched by Targets;
   an instance that is not a managed node → ``InvalidInstanceId`` (HTTP 400); an unknown
-  document → ``InvalidDocument``. ``AWS-RunShellScript`` output comes from
-  ``instance_shell`` and is decided at SendCommand time.
+  document → ``InvalidDocument``. Invocations start ``Pending`` and move on with the lab
+  clock (``commands``); ``AWS-RunShellScript`` output comes from ``instance_shell`` when the
+  agent receives the command.
 - ``GetCommandInvocation`` / ``ListCommandInvocations`` (the latter missing in moto).
   SendCommand's printed fields, its ``InvalidParameters`` and the message-less errors
   follow botocore's model and the CLI's examples (docs/aws-facts.md#send-command);
@@ -42,7 +43,7 @@ from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
 from moto.moto_api._internal import mock_random
 
-from . import agent
+from . import agent, clock, commands
 from .instance_shell import InstanceShell
 
 _STATE_ATTR = "_ssmlab_state"
@@ -137,17 +138,19 @@ def service_setting_value(account_id: str, region: str, setting_id: str) -> str 
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    # The lab clock (simulation/clock.py): virtual time, moved on by each request.
+    return clock.now()
 
 
 def _instance_information(state: agent.AgentState) -> dict[str, Any]:
     # Field set of InstanceInformation for an EC2 managed node (SSM API reference).
     return {
         "InstanceId": state.instance_id,
-        "PingStatus": "Online",
-        "LastPingDateTime": _now(),
+        "PingStatus": state.ping_status,
+        "LastPingDateTime": state.last_ping,  # frozen once heartbeats stop
         "AgentVersion": state.agent_version,
-        "IsLatestVersion": True,
+        # Newer agents than the lab's exist by now (docs/aws-facts.md#time-and-the-agent-clock).
+        "IsLatestVersion": False,
         "PlatformType": state.platform_type,
         "PlatformName": state.platform_name,
         "PlatformVersion": state.platform_version,
@@ -450,41 +453,46 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _run_invocation(state: agent.AgentState, command_id: str, document: str, parameters: dict, started: datetime) -> dict[str, Any]:
+def _run_invocation(state: agent.AgentState, command_id: str, document: str, parameters: dict) -> dict[str, Any]:
+    """The script's result on the node, as its agent runs it at delivery."""
     plugin, platform = AWS_COMMAND_DOCUMENTS.get(document, ("aws:runDocument", None))
-    if not state.command_channel:
-        # The node is registered but cannot receive messages: the command is never
-        # delivered (SSM doc "Understanding command statuses": Delivery Timed Out).
-        return dict(status="DeliveryTimedOut", details="DeliveryTimedOut", code=-1, out="", err="", plugin=plugin)
     if platform is not None and platform != state.platform_type:
         return dict(
-            status="Failed",
-            details="Failed",
             code=-1,
             out="",
             err=f"Step execution skipped due to incompatible platform. Step name: {plugin.split(':')[-1]}",
-            plugin=plugin,
         )
     if document == "AWS-RunShellScript":
         lines = parameters.get("commands", [])
         result = InstanceShell(state, command_id).run(lines)
-        ok = result.exit_code == 0
-        return dict(
-            status="Success" if ok else "Failed",
-            details="Success" if ok else "Failed",
-            code=result.exit_code,
-            out=result.stdout,
-            err=result.stderr,
-            plugin=plugin,
-        )
+        run = dict(code=result.exit_code, out=result.stdout, err=result.stderr)
+        if getattr(result, "duration", None) is not None:
+            run["duration"] = result.duration
+        return run
     return dict(
-        status="Failed",
-        details="Failed",
         code=1,
         out="",
         err=f"ssmlab: the offline instance does not run document {document}; only AWS-RunShellScript is simulated",
-        plugin=plugin,
     )
+
+
+def _invocation(account_id: str, region: str, iid: str, command_id: str, document: str, parameters: dict,
+                requested: datetime, delivery_timeout: int) -> commands.Invocation:
+    plugin = AWS_COMMAND_DOCUMENTS.get(document, ("aws:runDocument", None))[0]
+    try:
+        execution_timeout = float((parameters.get("executionTimeout") or [commands.DEFAULT_EXECUTION_TIMEOUT])[0])
+    except (TypeError, ValueError):
+        execution_timeout = commands.DEFAULT_EXECUTION_TIMEOUT
+    return commands.track(commands.Invocation(
+        command_id=command_id,
+        instance_id=iid,
+        plugin=plugin,
+        requested=requested,
+        delivery_timeout=delivery_timeout,
+        execution_timeout=execution_timeout,
+        connected=lambda now: agent.machine_for(account_id, region, iid).connected(now),
+        run=lambda: _run_invocation(agent.observe(account_id, region, iid), command_id, document, parameters),
+    ))
 
 
 def send_command(self) -> ActionResult:
@@ -531,10 +539,14 @@ def send_command(self) -> ActionResult:
     command.targets = targets
     command.instance_ids = resolved
     command.requested_date_time = started
-    runs = {}
-    for iid in resolved:
-        # The outcome is decided from the lab's state now, at SendCommand time.
-        runs[iid] = _run_invocation(managed[iid], command.command_id, document, parameters, started)
+    delivery_timeout = self._get_int_param("TimeoutSeconds") or commands.DEFAULT_DELIVERY_TIMEOUT
+    command.timeout_seconds = delivery_timeout
+    command.expires_after = started + timedelta(seconds=delivery_timeout)
+    runs = {
+        # Pending now; delivered, run and finished as the lab clock moves (commands.py).
+        iid: _invocation(account_id, region, iid, command.command_id, document, parameters, started, delivery_timeout)
+        for iid in resolved
+    }
     command.invocations = []
     _state(backend)["invocations"][command.command_id] = {
         "runs": runs,
@@ -542,21 +554,12 @@ def send_command(self) -> ActionResult:
         "comment": command.comment,
         "document": document,
     }
-    failed = sum(1 for r in runs.values() if r["status"] != "Success")
     command.target_count = len(resolved)
-    command.completed_count = len(resolved)
-    command.error_count = sum(1 for r in runs.values() if r["status"] == "Failed")
-    if not resolved:
-        command.status = "Success"
-    elif failed:
-        command.status = "Failed" if command.error_count else "TimedOut"
-    else:
-        command.status = "Success"
-    command.status_details = command.status
+    commands.refresh(command, runs, started)
     backend._commands.append(command)
     # SendCommand itself answers while the command is still Pending, counts at 0.
-    response = command.response_object()
-    response.update(Status="Pending", StatusDetails="Pending", CompletedCount=0, ErrorCount=0)
+    # SendCommand answers while the command is Pending (commands.refresh at its own time).
+    response = _command_response(command)
     response.update(sent_command_fields(self))
     return ActionResult({"Command": response})
 
@@ -631,13 +634,12 @@ def get_command_invocation(self) -> ActionResult:
     instance_id = self._get_param("InstanceId")
     plugin_name = self._get_param("PluginName")
     record = _invocation_record(self.ssm_backend, command_id)
-    run = record["runs"].get(instance_id)
-    if run is None or (plugin_name and plugin_name != run["plugin"]):
+    invocation = record["runs"].get(instance_id)
+    if invocation is None or (plugin_name and plugin_name != invocation.plugin):
         # No message: botocore's InvocationDoesNotExist shape has none, and AWS sends none
         # (aws/aws-sdk#86, guardian/ssm-scala#34); docs/aws-facts.md#send-command.
         raise InvocationDoesNotExist("")
-    started = record["started"]
-    delivered = run["status"] != "DeliveryTimedOut"
+    run = dict(invocation.view(_now()), plugin=invocation.plugin)
     response = {
         "CommandId": command_id,
         "InstanceId": instance_id,
@@ -646,9 +648,9 @@ def get_command_invocation(self) -> ActionResult:
         "DocumentVersion": "$DEFAULT",
         "PluginName": run["plugin"],
         "ResponseCode": run["code"],
-        "ExecutionStartDateTime": _iso(started) if delivered else "",
-        "ExecutionElapsedTime": "PT0.012S" if delivered else "",
-        "ExecutionEndDateTime": _iso(started + timedelta(milliseconds=12)) if delivered else "",
+        "ExecutionStartDateTime": _iso(run["start"]) if run["start"] else "",
+        "ExecutionElapsedTime": _elapsed(run["start"], run["end"]),
+        "ExecutionEndDateTime": _iso(run["end"]) if run["end"] else "",
         "Status": run["status"],
         "StatusDetails": run["details"],
         "StandardOutputContent": run["out"][:24000],
@@ -658,6 +660,35 @@ def get_command_invocation(self) -> ActionResult:
         "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
     }
     return ActionResult(response)
+
+
+def _elapsed(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return ""
+    return f"PT{(end - start).total_seconds():.3f}S"
+
+
+def refresh_commands(backend) -> None:
+    """Bring moto's Command objects (ListCommands) up to the lab clock."""
+    now = _now()
+    for command in backend._commands:
+        record = _state(backend)["invocations"].get(command.command_id)
+        if record is not None:
+            commands.refresh(command, record["runs"], now)
+
+
+def _command_response(command) -> dict[str, Any]:
+    response = command.response_object()
+    response["DeliveryTimedOutCount"] = getattr(command, "delivery_timed_out_count", 0)
+    return response
+
+
+def list_commands(self) -> ActionResult:
+    """moto's ListCommands, on Command objects brought up to the lab clock."""
+    backend = self.ssm_backend
+    refresh_commands(backend)
+    found = backend.list_commands(self._get_param("CommandId"), self._get_param("InstanceId"))
+    return ActionResult({"Commands": [_command_response(command) for command in found]})
 
 
 def list_command_invocations(self) -> ActionResult:
@@ -672,10 +703,11 @@ def list_command_invocations(self) -> ActionResult:
         record = _state(backend)["invocations"].get(command.command_id)
         if record is None:
             continue
-        for iid, run in record["runs"].items():
+        for iid, invocation in record["runs"].items():
             if instance_id and iid != instance_id:
                 continue
             started = record["started"]
+            run = dict(invocation.view(_now()), plugin=invocation.plugin)
             invocation = {
                 "CommandId": command.command_id,
                 "InstanceId": iid,
@@ -706,9 +738,10 @@ def list_command_invocations(self) -> ActionResult:
                     "OutputS3BucketName": "",
                     "OutputS3KeyPrefix": "",
                 }
-                if run["status"] != "DeliveryTimedOut":
-                    plugin["ResponseStartDateTime"] = started
-                    plugin["ResponseFinishDateTime"] = started + timedelta(milliseconds=12)
+                if run["start"] is not None:
+                    plugin["ResponseStartDateTime"] = run["start"]
+                if run["end"] is not None:
+                    plugin["ResponseFinishDateTime"] = run["end"]
                 invocation["CommandPlugins"] = [plugin]
             invocations.append(invocation)
     if command_id and not invocations and _state(backend)["invocations"].get(command_id) is None:
@@ -814,6 +847,7 @@ _HANDLERS = {
     "send_command": send_command,
     "get_command_invocation": get_command_invocation,
     "list_command_invocations": list_command_invocations,
+    "list_commands": list_commands,
     "get_service_setting": get_service_setting,
     "update_service_setting": update_service_setting,
     "reset_service_setting": reset_service_setting,

@@ -205,12 +205,14 @@ def _agent_reason(state) -> str:
     from ..simulation import agent
 
     failed = state.failed_checks
+    lost = "ConnectionLost (heartbeats late): " if state.ping_status == "ConnectionLost" else ""
     if not failed:
-        return "the agent has not registered"
+        return lost + f"the agent has not registered ({state.agent_phase})"
     check = failed[0]
     if check.name == agent.CHECK_REGISTRATION and "AccessDenied" in check.detail:
-        return f"the agent was refused {REGISTRATION} (AccessDeniedException) and hibernates"
-    return f"{check.name}: {check.detail.split('; ')[0]}"
+        # The credential refresher sleeps 25-30 minutes (docs/aws-facts.md#time-and-the-agent-clock).
+        return lost + f"the agent was refused {REGISTRATION} (AccessDeniedException) and backs off"
+    return lost + f"{check.name}: {check.detail.split('; ')[0]}"
 
 
 @dataclass
@@ -266,7 +268,7 @@ class LabMapModel:
             managed = Link(SYSTEMS_MANAGER, False, "no instance to manage")
         else:
             state = agent.observe(self.lab.account_id, self.lab.region, facts.instance_id)
-            if state.registered:
+            if state.ping_status == "Online":
                 managed = Link(SYSTEMS_MANAGER, True, f"{facts.instance_id} is a managed instance (Online)")
             else:
                 managed = Link(SYSTEMS_MANAGER, False, f"not managed: {_agent_reason(state)}")
