@@ -197,6 +197,15 @@ class Lab:
 
         return agent.observe(self.account_id, self.region, instance_id).ping_status
 
+    def simulated_last_ping(self, instance_id: str):
+        """Offline: the LastPingDateTime Systems Manager holds for ``instance_id`` by the lab
+        clock's now (None before its first report), read from the simulated agent."""
+        if not self.offline:
+            raise LabError("Only the offline lab has a simulated agent; ask describe-instance-information.")
+        from .simulation import agent
+
+        return agent.observe(self.account_id, self.region, instance_id).last_ping
+
     def wait(self, *, minutes: float = 0, seconds: float = 0, progress: bool = True) -> None:
         """Let time pass: ``lab.wait(minutes=30)``. Offline the lab clock moves on at once
         (agents back off, heartbeats go late, commands time out, as they would in that

@@ -353,9 +353,7 @@ def _wait_for_managed_instance_offline(lab, instance_id: str, *, after=None, tim
                 return False
             if after is None:
                 return True
-            from .simulation import agent  # a report later than ``after``: the restarted agent's
-
-            last = agent.observe(lab.account_id, lab.region, instance_id).last_ping
+            last = lab.simulated_last_ping(instance_id)  # a report later than ``after``
             return last is not None and last > after
 
         if lab.clock.run_until(online, timeout=timeout, step=interval):

@@ -29,7 +29,9 @@ def shell(lab, instance, user="root", command_id="c0ffee00-0000-4000-8000-000000
 
 @pytest.fixture
 def instance(lab):
-    return launch(lab, make_profile(lab))
+    # IMDSv1 allowed, as a learner may launch it: an Amazon Linux 2023 image alone would
+    # require IMDSv2 (ImdsSupport v2.0, ec2_corrections); the v2-only cases launch their own.
+    return launch(lab, make_profile(lab), MetadataOptions={"HttpTokens": "optional"})
 
 
 def run(lab, instance, script, **kw):
@@ -254,7 +256,7 @@ def test_imds_turned_off_answers_403(lab):
 
 
 def test_role_ec2_cannot_assume_is_reported_by_iam_info(lab):
-    instance = launch(lab, make_profile(lab, services=("ssm.amazonaws.com",)))
+    instance = launch(lab, make_profile(lab, services=("ssm.amazonaws.com",)), MetadataOptions={"HttpTokens": "optional"})
     sh = shell(lab, instance)
     info = json.loads(sh.run_script(f"curl -s {IMDS}/meta-data/iam/info").stdout)
     assert info["Code"] == "AssumeRoleUnauthorizedAccess"

@@ -21,6 +21,7 @@ wall clock; the simulation's (LastPingDateTime, command dates, the agent log) us
 from __future__ import annotations
 
 import threading
+import contextvars
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -128,13 +129,31 @@ def reset() -> None:
     CLOCK.reset()
 
 
+#: The endpoint (``http://host:port``) whose request is moving the clock: work that falls
+#: due during the tick (a command an instance runs, calling the lab back with the AWS CLI)
+#: reaches the lab there, outside moto's own request context.
+SERVING: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssmlab_serving", default=None)
+
+
+#: What the simulated instance's AWS CLI adds to its User-Agent (``instance_aws``).
+INSTANCE_USER_AGENT = "ssmlab-instance"
+
+
 def ticking(app):
     """WSGI middleware: each request to the offline endpoint moves the clock on one step
     before it is answered (moto's own ``/moto-api`` requests do not)."""
 
     def application(environ, start_response):
-        if not environ.get("PATH_INFO", "").startswith("/moto-api"):
-            CLOCK.tick()
+        host = environ.get("HTTP_HOST")
+        token = SERVING.set(f"{environ.get('wsgi.url_scheme', 'http')}://{host}" if host else None)
+        try:
+            # The instance's own AWS CLI calls back while a tick runs its command: that call
+            # is part of the same moment, and ticking again would wait on the tick itself.
+            during_a_tick = INSTANCE_USER_AGENT in environ.get("HTTP_USER_AGENT", "")
+            if not environ.get("PATH_INFO", "").startswith("/moto-api") and not during_a_tick:
+                CLOCK.tick()
+        finally:
+            SERVING.reset(token)
         return app(environ, start_response)
 
     return application

@@ -412,19 +412,25 @@ def _request_endpoint() -> str | None:
     """The lab endpoint serving the request being answered (moto's server runs on Flask)."""
     import flask
 
-    if not flask.has_request_context():
-        return None
+    if not flask.has_request_context():  # work falling due while a request moves the clock
+        from .clock import SERVING
+
+        return SERVING.get()
     return flask.request.host_url.rstrip("/")
 
 
 def _call(shell: InstanceShell, endpoint: str, service: str, operation: str, params: dict, region: str, output: str, query: str | None) -> Result:
     import boto3
     from botocore import xform_name
-    from botocore.exceptions import ClientError, ParamValidationError
+    from botocore.exceptions import ClientError, HTTPClientError, ParamValidationError
+
+    from botocore.config import Config
+
+    from .clock import INSTANCE_USER_AGENT
 
     client = boto3.session.Session(
         aws_access_key_id="ASIAINSTANCEROLEKEY0", aws_secret_access_key="instance", region_name=region
-    ).client(service, endpoint_url=endpoint)
+    ).client(service, endpoint_url=endpoint, config=Config(user_agent_extra=INSTANCE_USER_AGENT))
     try:
         body = getattr(client, xform_name(operation))(**params)
     except ClientError as error:
@@ -434,6 +440,8 @@ def _call(shell: InstanceShell, endpoint: str, service: str, operation: str, par
             EXIT_SERVICE,
         )
     except ParamValidationError as error:
+        return Result("", f"\n{error}\n", EXIT_OTHER)
+    except HTTPClientError as error:  # the lab did not answer: as the CLI prints a transport error
         return Result("", f"\n{error}\n", EXIT_OTHER)
     body.pop("ResponseMetadata", None)
     return _render(body, output, query) or shell._not_simulated(f"`--output {output}` for this response")
