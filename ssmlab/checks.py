@@ -5,7 +5,7 @@ of commands) and the facts it is judged against, and never touches the lab: the 
 answer gets the same feedback, offline or on a real account. Notebooks show the returned
 ``Feedback``; widgets may wrap it (STYLE.md at the repository root).
 
-Facts behind the hints: ../../shared/AWS-FACTS.md §1, §2 and the IAM User Guide
+Facts behind the hints: docs/aws-facts.md#core-1, #core-2 and the IAM User Guide
 ("Policy elements: Version, Principal, Action, Resource").
 """
 

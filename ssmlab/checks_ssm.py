@@ -4,8 +4,8 @@ Same contract as :mod:`ssmlab.checks`: each takes what the learner wrote and the
 is judged against, never touches the lab, and returns a :class:`~ssmlab.checks.Feedback`
 whose message is the one hint that helps most.
 
-Facts behind the hints: ../../shared/AWS-FACTS.md §2 (who assumes an instance's role),
-§4 (what AmazonSSMManagedInstanceCore grants, ssm:UpdateInstanceInformation as the
+Facts behind the hints: docs/aws-facts.md#core-2 (who assumes an instance's role),
+#core-4 (what AmazonSSMManagedInstanceCore grants, ssm:UpdateInstanceInformation as the
 registration call), and the EC2 User Guide on IMDSv2 (a PUT to /latest/api/token, then the
 token in the X-aws-ec2-metadata-token header).
 """
@@ -32,7 +32,7 @@ IMDS = "http://169.254.169.254"
 TOKEN_PATH = "/latest/api/token"
 ROLE_PATH = "/latest/meta-data/iam/security-credentials/"
 
-#: What Run Command needs besides registration (AWS-FACTS §4): the agent receives commands
+#: What Run Command needs besides registration (docs/aws-facts.md#core-4): the agent receives commands
 #: over the ssmmessages control channel (agent >= 3.3.40.0), or polls ec2messages.
 COMMAND_CHANNEL = (
     ("ssmmessages:CreateControlChannel", "ssmmessages:OpenControlChannel"),

@@ -399,7 +399,7 @@ def _start_aws(region: str | None, prefix: str | None, *, refuse_lookalikes: boo
     _tag_what_the_lab_creates(lab)
     from . import preflight, waiting
 
-    waiting.install(lab)  # retry EC2 on IAM's eventual-consistency errors (AWS-FACTS §6)
+    waiting.install(lab)  # retry EC2 on IAM's eventual-consistency errors (docs/aws-facts.md#core-6)
     ownership.install(lab)  # every change through lab clients: only what the lab owns
     preflight.refuse_bad_input(lab)  # before anything is created
     if refuse_lookalikes:  # a lesson name taken by something not the lab's: never adopt it

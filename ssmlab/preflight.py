@@ -4,8 +4,8 @@ Only reads (nothing is created): the credentials and the account confirmation; t
 Region and the lessons' AMI parameter; the permissions the lessons use, asked of IAM's
 policy simulator for the caller; a default VPC whose default subnets give instances a
 public address and route 0.0.0.0/0 to an internet gateway (the template names no subnet,
-and the agent must reach Systems Manager's endpoints over HTTPS, AWS-FACTS.md §5); the
-instance type; and Default Host Management Configuration (AWS-FACTS.md §3).
+and the agent must reach Systems Manager's endpoints over HTTPS, docs/aws-facts.md#core-5); the
+instance type; and Default Host Management Configuration (docs/aws-facts.md#core-3).
 
 :func:`refuse_bad_input` is the part that ``start(backend="aws")`` runs before anything is
 created: the AMI parameter and the names' lengths.

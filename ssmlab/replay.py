@@ -18,7 +18,7 @@ lesson  leaves behind                                                       name
 04      nothing more: the second role (and its profile) are deleted at its  role-for-ssm,
         end; PROFILE still holds ROLE                                       for-ssm
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
-        (the blog's detour, JOURNEY.md step 6)
+        (the blog's detour, docs/aws-facts.md#journey step 6)
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
 07      the last lesson; its probe and control instances (Name tags      control
         for-probe, CONTROL) are terminated in its clean-up
@@ -52,7 +52,7 @@ CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 
 
 def trust_policy(*services: str) -> str:
-    """The blog's trust policy document (JOURNEY.md steps 1 and 6) for ``services``."""
+    """The blog's trust policy document (docs/aws-facts.md#journey, steps 1 and 6) for ``services``."""
     principal = services[0] if len(services) == 1 else list(services)
     return json.dumps(
         {
@@ -176,7 +176,8 @@ def _undo_01(lab, n) -> None:
 
 
 def _lesson_02(lab, n) -> None:
-    # JOURNEY.md steps 1-3: create-role, create-instance-profile, add-role-to-instance-profile.
+    # The journey's steps 1-3 (docs/aws-facts.md#journey): create-role,
+    # create-instance-profile, add-role-to-instance-profile.
     iam = lab.client("iam")
     if not _role_exists(lab, n["ROLE"]):
         iam.create_role(RoleName=n["ROLE"], AssumeRolePolicyDocument=trust_policy(EC2))
@@ -187,7 +188,7 @@ def _lesson_02(lab, n) -> None:
     if not profile["InstanceProfile"]["Roles"]:
         iam.add_role_to_instance_profile(InstanceProfileName=n["PROFILE"], RoleName=n["ROLE"])
     if not lab.offline:
-        # IAM is eventually consistent: EC2 may not see a new profile at once (AWS-FACTS §6).
+        # IAM is eventually consistent: EC2 may not see a new profile at once (docs/aws-facts.md#core-6).
         waiting.wait(lab, "iam", "instance_profile_exists", InstanceProfileName=n["PROFILE"])
 
 
@@ -197,10 +198,11 @@ def _undo_02(lab, n) -> None:
 
 
 def _lesson_03(lab, n) -> None:
-    # JOURNEY.md step 4: the stack that launches the instance with the profile. The
-    # lesson's stand-in for a restricted learner (iam:PassRole) is gone at its end; only an
-    # account can still hold one (offline, start() is fresh, and a call would consume the
-    # seeded ids the later lessons' stored outputs show).
+    # The journey's step 4 (docs/aws-facts.md#journey): the stack that launches the
+    # instance with the profile. The lesson's stand-in for a restricted learner
+    # (iam:PassRole) is gone at its end; only an account can still hold one (offline,
+    # start() is fresh, and a call would consume the seeded ids the later lessons' stored
+    # outputs show).
     if not lab.offline:
         _delete_role(lab, n["RESTRICTED_ROLE"])
     ownership.require(lab, "stack", n["STACK"])  # LabError for a stack not the lab's
@@ -250,7 +252,7 @@ def _undo_04(lab, n) -> None:
 
 
 def _lesson_05(lab, n) -> None:
-    # JOURNEY.md step 6: the trust policy that also trusts ssm.amazonaws.com.
+    # The journey's step 6 (docs/aws-facts.md#journey): the trust policy that also trusts ssm.amazonaws.com.
     ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").update_assume_role_policy(RoleName=n["ROLE"], PolicyDocument=trust_policy(EC2, SSM))
 
@@ -262,7 +264,8 @@ def _undo_05(lab, n) -> None:
 
 
 def _lesson_06(lab, n) -> None:
-    # JOURNEY.md step 8: the missing permissions policy (attaching twice is a no-op).
+    # The journey's step 8 (docs/aws-facts.md#journey): the missing permissions policy
+    # (attaching twice is a no-op).
     ownership.require(lab, "role", n["ROLE"])
     lab.client("iam").attach_role_policy(RoleName=n["ROLE"], PolicyArn=CORE_POLICY)
     # The instance's agent has backed off since its first, refused attempt (25-30 minutes,

@@ -1,7 +1,7 @@
 """Waiting on a real account: IAM's eventual consistency, stacks, Systems Manager.
 
 Offline, waiting for Systems Manager moves the lab clock instead of sleeping (virtual
-time, ``simulation/clock.py``); on AWS (../shared/AWS-FACTS.md §6):
+time, ``simulation/clock.py``); on AWS (docs/aws-facts.md#core-6):
 
 - A new instance profile may be unknown to EC2 for a minute or two, even after IAM's
   ``instance_profile_exists`` waiter passes: RunInstances (directly, or inside a
@@ -30,7 +30,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from .errors import LabError
 
-#: The two messages of IAM's eventual consistency seen by EC2 (AWS-FACTS §6); nothing else
+#: The two messages of IAM's eventual consistency seen by EC2 (docs/aws-facts.md#core-6); nothing else
 #: is retried, so a real mistake (a misspelt profile) still fails after the retries.
 IAM_PROPAGATION_MESSAGES = ("Invalid IAM Instance Profile name", "has no associated IAM Roles")
 #: EC2 calls that take an instance profile.
@@ -40,7 +40,7 @@ _PROFILE_OPERATIONS = (
     "ReplaceIamInstanceProfileAssociation",
 )
 #: Backoff for those retries: 2, 4, 8, 16, 30, 30, ... seconds, 10 attempts in all
-#: (about 3 minutes, past the ~2 minutes AWS-FACTS §6 reports). Tests shrink the base.
+#: (about 3 minutes, past the ~2 minutes docs/aws-facts.md#core-6 reports). Tests shrink the base.
 RETRY_BASE_SECONDS = 2.0
 RETRY_MAX_SECONDS = 30.0
 RETRY_ATTEMPTS = 10
@@ -247,7 +247,7 @@ def create_stack(lab, *, sleep: Callable[[float], None] = time.sleep, **create_a
 
 # ------------------------------------------------------------------ Systems Manager
 
-#: AWS's checklist for an instance missing from Fleet Manager (AWS-FACTS §5), most likely
+#: AWS's checklist for an instance missing from Fleet Manager (docs/aws-facts.md#core-5), most likely
 #: first for this lab's journey.
 CHECKLIST = (
     "its instance profile's role may not allow ssm:UpdateInstanceInformation (attach "

@@ -11,10 +11,10 @@ the standard credential chain and ``AWS_ENDPOINT_URL``. Each request is recorded
 - :meth:`fail`: a non-retryable error for the N-th call of an action (a lesson step
   that fails half-way);
 - :meth:`profile_not_yet_visible`: RunInstances refused with IAM's eventual-consistency
-  message (AWS-FACTS.md §6), HTTP 400 ``InvalidParameterValue`` as EC2 sends it;
+  message (docs/aws-facts.md#core-6), HTTP 400 ``InvalidParameterValue`` as EC2 sends it;
 - :meth:`roll_back_stacks`: a CreateStack that "fails" and rolls back: the stack ends
   ``ROLLBACK_COMPLETE`` with the failed resource's event and the resources removed, as
-  CloudFormation does (moto never rolls back, AWS-FACTS.md §7).
+  CloudFormation does (moto never rolls back, docs/aws-facts.md#core-7).
 """
 
 from __future__ import annotations

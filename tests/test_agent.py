@@ -2,7 +2,7 @@
 
 Each test builds the lab state through the lab's endpoint (boto3), then asks Systems
 Manager (DescribeInstanceInformation) and the agent (``agent.observe``) what happened.
-AWS behaviour: ../shared/AWS-FACTS.md §2–§5.
+AWS behaviour: docs/aws-facts.md#core-2 to #core-5.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ DHMC_SETTING = "/ssm/managed-instance/default-ec2-instance-management-role"
 # --- helpers shared with test_ssm_api.py and test_diagnostics.py ----------------------
 
 
-# The blog's trust policy for these services (JOURNEY.md steps 1 and 6), as replay writes it.
+# The blog's trust policy for these services (docs/aws-facts.md#journey, steps 1 and 6), as replay writes it.
 trust = trust_policy
 
 
@@ -97,7 +97,7 @@ def endpoints(lab, vpc, subnet, services=("ssm", "ssmmessages", "ec2messages")):
 
 
 def enable_dhmc(lab, role="AWSSystemsManagerDefaultEC2InstanceManagementRole"):
-    """AWS-FACTS §3: the DHMC role, trusted by ssm.amazonaws.com, and the service setting."""
+    """docs/aws-facts.md#core-3: the DHMC role, trusted by ssm.amazonaws.com, and the service setting."""
     iam = lab.client("iam")
     iam.create_role(RoleName=role, Path="/service-role/", AssumeRolePolicyDocument=trust("ssm.amazonaws.com"))
     iam.attach_role_policy(RoleName=role, PolicyArn=DHMC_POLICY)

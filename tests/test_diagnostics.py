@@ -1,5 +1,5 @@
 """What ``ssm-cli get-diagnostics --output table`` prints on an offline instance, and
-``ssmlab diagnose`` (aws/amazon-ssm-agent agent/cli/diagnostics; AWS-FACTS §5)."""
+``ssmlab diagnose`` (aws/amazon-ssm-agent agent/cli/diagnostics; docs/aws-facts.md#core-5)."""
 
 from __future__ import annotations
 

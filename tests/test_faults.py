@@ -1,7 +1,7 @@
 """The real-account code path under AWS's bad days, without AWS (issue 5 §7).
 
 The ``aws`` backend talks, through ``AWS_ENDPOINT_URL``, to the offline endpoint wrapped
-in tests/fault_injection.py: throttling, IAM's eventual consistency (AWS-FACTS.md §6), a
+in tests/fault_injection.py: throttling, IAM's eventual consistency (docs/aws-facts.md#core-6), a
 stack that rolls back, and a failure after each step of the lessons, each followed by
 clean-up. The lessons' steps are replay.rebuild's (the cells' own calls, through
 ``lab.client``); AWS's pauses are shortened (the fixture), nothing else is changed.

@@ -3,7 +3,7 @@
 Each correction is checked where a learner meets it: a boto3 client on the lab endpoint
 and the ``aws`` CLI (awscli v1: exit status 255 and ``An error occurred (Code) when calling
 the Op operation: message`` on stderr). Sources of the expected texts are cited in the
-module itself and in ../shared/AWS-FACTS.md.
+module itself and in docs/aws-facts.md#core-1 and #core-7.
 """
 
 from __future__ import annotations
@@ -519,7 +519,7 @@ def test_cli_remove_role_not_in_profile(profile_with_role, aws):
 
 
 def test_the_second_role_is_limit_exceeded(profile_with_role, aws):
-    """The blog's step 5 (AWS-FACTS.md §1): moto's exact message and status survive."""
+    """The blog's step 5 (docs/aws-facts.md#core-1): moto's exact message and status survive."""
     assert error_of(
         profile_with_role.add_role_to_instance_profile,
         InstanceProfileName="for-ec2", RoleName="role-for-ssm",

@@ -23,7 +23,7 @@ FACTS = "docs/aws-facts.md#instance-shell-and-imds"
 CASES = [
     (["echo a; echo b"], "Success", 0, lambda o: o == "a\nb\n", None, "bash(1) Lists: commands separated by ;"),
     (["exit 3"], "Failed", 3, lambda o: o == "", lambda e: e.endswith("failed to run commands: exit status 3"),
-     "SSM Agent runscript.go:206 (failed to run commands); AWS-FACTS §8: exit code is ResponseCode"),
+     "SSM Agent runscript.go:206 (failed to run commands); docs/aws-facts.md#core-8: exit code is ResponseCode"),
     (["false"], "Failed", 1, lambda o: o == "", None, "bash(1) SHELL BUILTIN COMMANDS: false"),
     (["false || echo fallback"], "Success", 0, lambda o: o == "fallback\n", None, "bash(1) Lists: OR list"),
     (["true && echo and"], "Success", 0, lambda o: o == "and\n", None, "bash(1) Lists: AND list"),

@@ -1,6 +1,6 @@
 """`ssmlab serve`: the offline lab as a foreground process for any AWS CLI or SDK.
 
-Runs the blog's IAM commands (JOURNEY.md steps 2, 3, 5, 6 and 8) with the real `aws` CLI
+Runs the blog's IAM commands (steps 2, 3, 5, 6 and 8 of docs/aws-facts.md#journey) with the real `aws` CLI
 against it, exactly as a workshop attendee would after pasting the printed export line.
 """
 

@@ -1,6 +1,6 @@
 """Systems Manager APIs on the lab endpoint, through boto3 and through the real aws CLI.
 
-The blog's sequence (../shared/JOURNEY.md) and its counter-experiments (AWS-FACTS §2), Run
+The blog's sequence (docs/aws-facts.md#journey) and its counter-experiments (#core-2), Run
 Command against the simulated instance, and the error shapes AWS returns.
 """
 
@@ -38,7 +38,7 @@ def test_blog_sequence_through_the_aws_cli(lab, aws, tmp_path):
     )
     instance = json.loads(launched.stdout)["Instances"][0]["InstanceId"]
 
-    # Step 5: a second role in the same instance profile (AWS-FACTS §1).
+    # Step 5: a second role in the same instance profile (docs/aws-facts.md#core-1).
     aws("iam", "create-role", "--role-name", "role-for-ssm", "--assume-role-policy-document", f"file://{policy}", check=True)
     second = aws("iam", "add-role-to-instance-profile", "--instance-profile-name", "for-ec2", "--role-name", "role-for-ssm")
     assert second.returncode != 0 and "LimitExceeded" in second.stderr

@@ -250,7 +250,7 @@ def platform_of(image_name: str | None) -> dict[str, Any]:
 def trusts_service(role, service: str, account_id: str) -> tuple[bool, str]:
     """Does the role's trust policy let ``service`` call sts:AssumeRole?
 
-    IAM doc "Creating a role for an AWS service" and AWS-FACTS §2: the instance profile's
+    IAM doc "Creating a role for an AWS service" and docs/aws-facts.md#core-2: the instance profile's
     role is assumed by EC2, so its trust policy must allow Principal Service
     ec2.amazonaws.com the action sts:AssumeRole.
     """
@@ -370,7 +370,7 @@ def dhmc_role_setting(account_id: str, region: str) -> str | None:
 
 def _role_from_setting(iam, value: str):
     # The setting holds the role name with its path, e.g.
-    # "service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole" (AWS-FACTS §3).
+    # "service-role/AWSSystemsManagerDefaultEC2InstanceManagementRole" (docs/aws-facts.md#core-3).
     name = value.rsplit("/", 1)[-1]
     path = "/" + value.rsplit("/", 1)[0] + "/" if "/" in value else "/"
     for role in iam.roles.values():
@@ -549,7 +549,7 @@ def _dhmc_credentials(iam, facts, account_id, region, context):
 
 
 def _channels(iam, role, reachable, context) -> tuple[bool, bool]:
-    """Run Command and Session Manager channels (AWS-FACTS §4: agent ≥ 3.3.40.0 uses
+    """Run Command and Session Manager channels (docs/aws-facts.md#core-4: agent ≥ 3.3.40.0 uses
     ssmmessages, falling back to ec2messages)."""
     reach = {name: ok for name, ok, _ in reachable}
 

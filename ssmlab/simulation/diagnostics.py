@@ -17,8 +17,8 @@ AccessDeniedException is in the agent log, printed after the table
 backends (a notebook's kernel, or ``ssmlab serve``). ``main(args)`` is the
 ``ssmlab diagnose INSTANCE_ID`` command: in a separate process it asks a running lab over
 its endpoint by starting the Systems Manager runbook AWSSupport-TroubleshootManagedInstance
-(the AWS runbook for "why is my instance not managed", AWS-FACTS §5), which the simulation
-answers with this same text; see ``ssm_api``.
+(the AWS runbook for "why is my instance not managed", docs/aws-facts.md#core-5), which the
+simulation answers with this same text; see ``ssm_api``.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
     if state.instance_state != "running":
         return (
             f"Instance {instance_id} is {state.instance_state}: nothing runs on it, so neither SSM Agent nor "
-            "ssm-cli can. Stopped and terminated instances are not managed nodes (AWS-FACTS §5).\n"
+            "ssm-cli can. Stopped and terminated instances are not managed nodes.\n"
         )
     if not state.agent_installed:
         return (

@@ -1,6 +1,6 @@
 """Corrections to moto's IAM and STS where moto would teach the wrong thing.
 
-moto 5.2.5 was measured against the journey (../shared/AWS-FACTS.md §7); each patch below
+moto 5.2.5 was measured against the journey (docs/aws-facts.md#core-7); each patch below
 names the AWS behaviour it reproduces and where AWS documents it:
 
 1. ``CreateRole`` validates the role name, the path and the trust policy, as AWS does

@@ -1,4 +1,4 @@
-"""IAM's policy simulator, which moto 5.2.5 lacks (AWS-FACTS.md §7): ``SimulatePrincipalPolicy``,
+"""IAM's policy simulator, which moto 5.2.5 lacks (docs/aws-facts.md#core-7): ``SimulatePrincipalPolicy``,
 ``SimulateCustomPolicy``, ``GetContextKeysForPrincipalPolicy`` and
 ``GetContextKeysForCustomPolicy``.
 

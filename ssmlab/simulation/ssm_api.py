@@ -3,11 +3,11 @@
 moto 5.2.5 dispatches each JSON-protocol action to the method of
 ``moto.ssm.responses.SimpleSystemManagerResponse`` named after it in snake_case
 (``BaseResponse.call_action``), both under ``mock_aws`` and in the moto server. ``install()``
-adds or replaces these methods (AWS-FACTS §7 lists the gaps):
+adds or replaces these methods (docs/aws-facts.md#core-7 lists the gaps):
 
 - ``DescribeInstanceInformation``: moto does not implement it. Here: the running instances
   whose simulated agent has registered (``agent.observe``), Online or, once heartbeats are
-  late, ConnectionLost, with AWS's fields; the others are absent, as on AWS (AWS-FACTS §5).
+  late, ConnectionLost, with AWS's fields; the others are absent, as on AWS (docs/aws-facts.md#core-5).
 - ``GetConnectionStatus``: not in moto. ``connected`` when the agent is registered and can
   open the Session Manager channel (ssmmessages), else ``notconnected``.
 - ``SendCommand``: moto always succeeds, targets every instance and accepts unknown
@@ -25,7 +25,7 @@ adds or replaces these methods (AWS-FACTS §7 lists the gaps):
   (docs/aws-facts.md#session-manager). :func:`start_session` and :func:`terminate_session`
   are public for ``ssmlab session``.
 - ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
-  moto; needed for Default Host Management Configuration (AWS-FACTS §3).
+  moto; needed for Default Host Management Configuration (docs/aws-facts.md#core-3).
 - ``StartAutomationExecution`` / ``GetAutomationExecution``: only for the runbook
   AWSSupport-TroubleshootManagedInstance, answered with ``diagnostics.diagnose``'s text
   (how ``ssmlab diagnose`` in another process asks a running ``ssmlab serve``).
@@ -800,7 +800,7 @@ def reset_service_setting(self) -> ActionResult:
 
 
 def start_automation_execution(self) -> ActionResult:
-    """Only the runbook AWSSupport-TroubleshootManagedInstance (AWS-FACTS §5), which on AWS
+    """Only the runbook AWSSupport-TroubleshootManagedInstance (docs/aws-facts.md#core-5), which on AWS
     inspects why a node is not managed. Its output here is ssm-cli's diagnostics table and
     the agent log from ``diagnostics.diagnose`` (the real runbook's outputs differ); this is
     how ``ssmlab diagnose`` in another process asks a running ``ssmlab serve``."""

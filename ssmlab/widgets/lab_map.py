@@ -1,6 +1,6 @@
 """The lab map's model: is each link of role → instance → Systems Manager whole, and why not.
 
-The chain, in the order a credential travels (AWS-FACTS §2, §4, §5):
+The chain, in the order a credential travels (docs/aws-facts.md#core-2, #core-4, #core-5):
 
     role ↔ trust policy ↔ permissions policies ↔ instance profile ↔ EC2 instance ↔ Systems Manager
 

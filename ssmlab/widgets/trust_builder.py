@@ -18,7 +18,7 @@ from ..checks import Feedback, check_trust_policy
 POLICY_VERSION = "2012-10-17"
 
 #: Service principals offered, each with the one sentence that explains choosing it
-#: (AWS-FACTS §2; IAM User Guide, "AWS service principals").
+#: (docs/aws-facts.md#core-2; IAM User Guide, "AWS service principals").
 SERVICES: dict[str, str] = {
     "ec2.amazonaws.com": (
         "EC2 may assume the role, to hand its credentials to an instance through the "
