@@ -520,8 +520,9 @@ def _registration_role(lab, statements: list[dict], boundary: dict | None = None
 
 
 def _managed(lab, instance_id: str) -> bool:
+    """Online in Systems Manager (a node that stops qualifying stays listed, ConnectionLost)."""
     listing = lab.client("ssm").describe_instance_information()["InstanceInformationList"]
-    return instance_id in [item["InstanceId"] for item in listing]
+    return any(item["InstanceId"] == instance_id and item["PingStatus"] == "Online" for item in listing)
 
 
 def test_the_agent_honours_a_condition_on_aws_source_account(lab):
@@ -554,6 +555,8 @@ def test_the_agent_honours_arn_like_on_the_instance_and_not_resource_deny(lab):
     lab.client("iam").put_role_policy(
         RoleName="role-for-ec2", PolicyName="registration", PolicyDocument=json.dumps(doc(*statements))
     )
+    lab.client("ec2").reboot_instances(InstanceIds=[instance_id])  # the agent asks again at boot
+    lab.wait(minutes=11)  # past two missed heartbeats: ConnectionLost
     assert not _managed(lab, instance_id)
     detail = agent.observe(lab.account_id, lab.region, instance_id).check(agent.CHECK_REGISTRATION).detail
     assert "with an explicit deny in an identity-based policy" in detail

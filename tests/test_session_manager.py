@@ -47,12 +47,15 @@ def test_an_instance_that_is_not_managed_is_target_not_connected(lab):
     assert ssm.describe_sessions(State="Active")["Sessions"] == []
     # The fix makes it connectable, as on AWS.
     lab.client("iam").attach_role_policy(RoleName="role-for-ec2", PolicyArn=CORE)
+    lab.client("ec2").reboot_instances(InstanceIds=[instance])  # the refused agent backs off; a reboot retries
+    lab.wait(seconds=10)
     assert ssm.start_session(Target=instance)["SessionId"].startswith("learner-")
 
 
 def test_filters_and_an_assumed_role_owner(lab):
     instance = launch(lab, make_profile(lab))
     first = ssm_api.start_session(lab.account_id, lab.region, instance, LEARNER)
+    lab.wait(seconds=1)  # the second starts later on the lab clock
     other = "arn:aws:sts::123456789012:assumed-role/Administrator/Mary-Major"
     second = ssm_api.start_session(lab.account_id, lab.region, instance, other, document_name="AWS-StartSSHSession")
     assert second["SessionId"].startswith("Mary-Major-0")
