@@ -68,6 +68,17 @@ def check() -> None:
         )
 
 
+def wrap_methods(patches) -> None:
+    """Replace each ``(owner, name, make)``'s attribute by ``make(original)``, keeping the
+    original as ``__wrapped__`` (so a test can reach it) and the attribute's own name."""
+    for owner, name, make in patches:
+        original = getattr(owner, name)
+        replacement = make(original)
+        replacement.__wrapped__ = original
+        replacement.__name__ = name
+        setattr(owner, name, replacement)
+
+
 def glob_match(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """IAM's wildcard match (``*`` any run of characters, ``?`` one), by moto's matcher.
 

@@ -39,6 +39,7 @@ from typing import Any
 from moto.core.exceptions import ServiceException
 from werkzeug.exceptions import HTTPException
 
+from . import _moto
 from .ec2_corrections import invalid_instance_profile_name
 
 SERVICE = "cloudformation"
@@ -318,11 +319,6 @@ def apply() -> None:
             (Stack, "create_resources", _rolling_back_create_resources),
             (parsing, "parse_and_create_resource", _reporting_create_resource),
         ]
-        for owner, name, make in patches:
-            original = getattr(owner, name)
-            replacement = make(original)
-            replacement.__wrapped__ = original
-            replacement.__name__ = name
-            setattr(owner, name, replacement)
+        _moto.wrap_methods(patches)
         _applied = True
 

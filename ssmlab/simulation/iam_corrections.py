@@ -382,10 +382,5 @@ def install() -> None:
         (IAMBackend, "get_role", _reworded_not_found("The role with name {name} cannot be found.")),
         (IAMBackend, "get_instance_profile", _reworded_not_found("Instance Profile {name} cannot be found.")),
     ]
-    for owner, name, make in patches:
-        original = getattr(owner, name)
-        replacement = make(original)
-        replacement.__wrapped__ = original
-        replacement.__name__ = name
-        setattr(owner, name, replacement)
+    _moto.wrap_methods(patches)
     _installed = True
