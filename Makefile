@@ -7,7 +7,7 @@ LAB_STAMP := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
 SANITIZE := notebooks/nbval-sanitize.cfg
 
-.PHONY: lab test install browser notebooks bench doctor clean
+.PHONY: lab test install browser notebooks bench doctor clean workshop proxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,8 +50,38 @@ $(CHROMIUM):
 		exit 1; \
 	fi
 
-test: $(TEST_STAMP) $(CHROMIUM)
+test: $(TEST_STAMP) $(CHROMIUM) $(CHP)
 	SSMLAB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest --nbval --nbval-sanitize-with $(SANITIZE) tests notebooks
+
+# A workshop room on JupyterHub (workshop/jupyterhub_config.py), on loopback for a dry run:
+# JupyterHub from PyPI (the workshop extra), configurable-http-proxy from npm under
+# .workshop/ (Node and npm from Debian's packages when missing: as root, else with sudo).
+# The room's password is SSMLAB_HUB_PASSWORD (a dry-run one is made up when unset) and the
+# facilitator's SSMLAB_HUB_ADMIN_PASSWORD; README's "Workshops" says how to open it to a room.
+WORKSHOP_STAMP := $(VENV)/.installed-workshop
+CHP := .workshop/node_modules/.bin/configurable-http-proxy
+APT_NODE := apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
+
+$(WORKSHOP_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[workshop]'
+	touch $@
+
+proxy: $(CHP)
+
+$(CHP):
+	@if ! command -v npm >/dev/null; then \
+		if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then $(APT_NODE); \
+		elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then sudo sh -c '$(APT_NODE)'; \
+		else echo "npm is missing: install Node.js and npm (Debian/Ubuntu: sudo apt-get install -y nodejs npm), then run make proxy" >&2; exit 1; fi; \
+	fi
+	npm install --silent --no-fund --no-audit --prefix .workshop configurable-http-proxy@5
+
+MAKE_SECRET = $$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe($(1)))')
+
+workshop: $(WORKSHOP_STAMP) $(CHP)
+	@room="$${SSMLAB_HUB_PASSWORD:-$(call MAKE_SECRET,9)}"; admin="$${SSMLAB_HUB_ADMIN_PASSWORD:-$(call MAKE_SECRET,32)}"; \
+	echo "Room password: $$room    facilitator ($${SSMLAB_HUB_ADMIN:-facilitator}): $$admin"; \
+	SSMLAB_HUB_PASSWORD="$$room" SSMLAB_HUB_ADMIN_PASSWORD="$$admin" exec $(BIN)/jupyterhub -f workshop/jupyterhub_config.py
 
 # Re-execute every lesson in a fresh kernel and rewrite its stored outputs.
 notebooks: $(TEST_STAMP)

@@ -18,6 +18,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from .milestones import on_pass
+
 __all__ = [
     "Feedback",
     "broken_trust_policy",
@@ -62,6 +64,7 @@ def _as_list(value: Any) -> list:
 # ------------------------------------------------------------------------- identity
 
 
+@on_pass('identity')
 def check_identity_arn(answer: str, *, expected: str) -> Feedback:
     """Lesson 00: did the learner copy who they are (the ``Arn`` of get-caller-identity)?"""
     answer = str(answer).strip().strip('"')
@@ -129,6 +132,7 @@ def _load_policy(document: Any) -> tuple[dict | None, Feedback | None]:
     return document, None
 
 
+@on_pass('trust-policy')
 def check_trust_policy(
     document: Any,
     *,
@@ -386,6 +390,7 @@ def _load_template(template: Any) -> dict:
     return loaded
 
 
+@on_pass('template')
 def check_instance_template(template: Any) -> Feedback:
     """Lesson 03: does a CloudFormation template launch an instance the way the lab's does?
 
@@ -494,6 +499,7 @@ def _parse_commands(commands: str | Iterable[str]) -> list[tuple[str, dict[str, 
     return parsed
 
 
+@on_pass('role-swap')
 def check_role_swap(commands: str | Iterable[str], *, profile: str, old_role: str, new_role: str) -> Feedback:
     """Lesson 04: the ``aws iam`` commands, in order, that put ``new_role`` in ``profile`` instead of ``old_role``."""
     try:
@@ -553,6 +559,7 @@ def _lower_keys(mapping: Any) -> dict:
     return {str(k).lower(): v for k, v in mapping.items()} if isinstance(mapping, dict) else {}
 
 
+@on_pass('pass-role')
 def check_pass_role_policy(document: Any, *, role_arn: str, service: str = EC2) -> Feedback:
     """Lesson 03: a least-privilege statement that lets a person hand ``role_arn`` to ``service``.
 

@@ -17,6 +17,8 @@ import re
 import shlex
 from typing import Any, Iterable
 
+from .milestones import on_pass
+
 from .checks import EC2, SSM, Feedback, check_trust_policy
 
 __all__ = [
@@ -55,6 +57,7 @@ def _as_list(value: Any) -> list:
 # ------------------------------------------------------------- lesson 05: read the log
 
 
+@on_pass('denied-call')
 def check_denied_call(principal: Any, action: Any, fix: Any, *, role: str, instance_id: str) -> Feedback:
     """Lesson 05: who was refused, what, and which document must change?
 
@@ -150,6 +153,7 @@ def _curl_calls(lines: Iterable[str]) -> list[tuple[str, str, list[str]]]:
     return calls
 
 
+@on_pass('imds')
 def check_imds_commands(commands: Any) -> Feedback:
     """Lesson 06: a Run Command script that asks IMDSv2 which role the instance has.
 
@@ -197,6 +201,7 @@ def check_imds_commands(commands: Any) -> Feedback:
 # -------------------------------------------------------- lesson 07: the clean recipe
 
 
+@on_pass('minimal-trust')
 def check_minimal_trust_policy(document: Any) -> Feedback:
     """Lesson 07: the trust policy an instance's role needs, and nothing more."""
     verdict = check_trust_policy(document, for_service=EC2)
@@ -228,6 +233,7 @@ def _allows(statements: list[dict], action: str) -> str:
     return policy.evaluate([{"Statement": statements}], action, None).verdict
 
 
+@on_pass('registration-policy')
 def check_registration_policy(document: Any, *, run_command: bool = True) -> Feedback:
     """Lesson 07: a custom permissions policy smaller than AmazonSSMManagedInstanceCore.
 
@@ -301,6 +307,7 @@ _SESSION_ARN = re.compile(
 )
 
 
+@on_pass('role-session')
 def check_role_and_session(role_arn: Any, session_arn: Any, *, role: str, instance_id: str, account_id: str) -> Feedback:
     """Lesson 06: which ARN names the role (an IAM resource) and which the role session?
 

@@ -113,6 +113,59 @@ def _session(args: argparse.Namespace) -> int:
     return main(args)
 
 
+# --- The workshop: the progress board (a JupyterHub service) and progress export/import.
+def _board(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .board import serve
+
+    return serve(Path(args.state) if args.state else None)
+
+
+def _progress(args: argparse.Namespace) -> int:
+    from . import milestones  # noqa: F401 (the course's milestones, with their labels)
+    from . import progress, reporting
+    from .i18n import _
+
+    if args.action == "export":
+        if args.file in (None, "-"):
+            print(progress.export_text())
+        else:
+            count = progress.export_file(args.file)
+            print(_("{count} milestones written to {file}; `ssmlab progress import {file}` brings them back.")
+                  .format(count=count, file=args.file))
+    elif args.action == "import":
+        if not args.file:
+            raise LabError(_("Name the file to import: ssmlab progress import FILE (- reads standard input)."))
+        new = progress.import_text(sys.stdin.read()) if args.file == "-" else progress.import_file(args.file)
+        print(_("{new} new milestones imported into {path}.").format(new=new, path=progress.path()))
+    elif args.action == "report":
+        reporting.report()
+    else:  # show
+        reached = progress.milestones()
+        for key, when in sorted(reached.items(), key=lambda item: item[1]):
+            known = progress.MILESTONES.get(key)
+            print(f"{when}  {key}" + (f"  ({known.label})" if known else ""))
+        if not reached:
+            print(_("No milestones yet ({path}).").format(path=progress.path()))
+    return 0
+
+
+def _workshop_commands(commands) -> None:
+    board = commands.add_parser(
+        "board", help="the workshop's live progress board, run by JupyterHub as a service (facilitator only)"
+    )
+    board.add_argument("--state", help="a JSON file that keeps the board across restarts")
+    board.set_defaults(run=_board)
+    prog = commands.add_parser(
+        "progress", help="your milestones: show, export to a file (before a Binder session is culled), import"
+    )
+    prog.add_argument("action", choices=["show", "export", "import", "report"],
+                      help="report: opt in to the workshop board (sends your hub name and milestones)")
+    prog.add_argument("file", nargs="?", help="export: where to write (default: print); import: what to read")
+    prog.set_defaults(run=_progress)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssmlab",
@@ -177,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", help="the offline lab to reach (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
     )
     session.set_defaults(run=_session)
+    _workshop_commands(commands)
     return parser
 
 

@@ -22,7 +22,7 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.regions
 
-from . import aws_cli, isolation
+from . import aws_cli, isolation, milestones
 from .errors import LabError
 from .naming import TAG_KEY, default_prefix, lab_name
 from .scrub import for_display
@@ -494,6 +494,7 @@ def start(
         finally:
             if not rebuilt:
                 stop()  # a refused start leaves no lab running
+    milestones.started(lesson)  # lesson-NN-started (ssmlab/milestones.py)
     if not quiet:
         print(lab)
         if not lab.offline:

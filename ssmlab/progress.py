@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import LabError
+from .i18n import _
 
 FORMAT = 1
 
@@ -33,6 +34,11 @@ class Milestone:
 #: milestone registers it here with :func:`register` at import, so the board can show
 #: columns in order; unregistered ids are still kept (shown after the known ones).
 MILESTONES: dict[str, Milestone] = {}
+
+
+#: Called with the id of each milestone newly recorded: ``ssmlab/reporting.py`` sends it to
+#: the workshop board when the learner opted in.
+LISTENERS: list = []
 
 
 def register(milestone_id: str, label: str) -> Milestone:
@@ -85,6 +91,8 @@ def record(milestone_id: str, *, at: datetime | None = None) -> bool:
     moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     current[milestone_id] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     _write(file, current)
+    for listener in LISTENERS:
+        listener(milestone_id)
     return True
 
 
@@ -113,3 +121,21 @@ def import_text(text: str) -> int:
             current[key] = min(current[key], when)
     _write(path(), current)
     return new
+
+
+def export_file(file: str | Path) -> int:
+    """Write the progress to ``file`` (to keep before a Binder session is culled); returns
+    how many milestones it holds."""
+    text = export_text()
+    Path(file).write_text(text + "\n", encoding="utf-8")
+    return len(json.loads(text)["milestones"])
+
+
+def import_file(file: str | Path) -> int:
+    """Merge progress exported to ``file`` into this home's; returns how many were new."""
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except OSError as error:
+        raise LabError(_("{file} cannot be read ({reason}): name the file export wrote.").format(
+            file=file, reason=error.strerror)) from None
+    return import_text(text)

@@ -29,6 +29,7 @@ from typing import Callable
 from botocore.exceptions import ClientError, WaiterError
 
 from .errors import LabError
+from .milestones import on_pass
 
 #: The two messages of IAM's eventual consistency seen by EC2 (docs/aws-facts.md#core-6); nothing else
 #: is retried, so a real mistake (a misspelt profile) still fails after the retries.
@@ -285,6 +286,7 @@ def last_ping(lab, instance_id: str):
     return found.get("LastPingDateTime") if found else None
 
 
+@on_pass("online")  # lesson 06's milestone (ssmlab/milestones.py)
 def wait_for_managed_instance(
     lab,
     instance_id: str,

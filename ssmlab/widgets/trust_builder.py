@@ -145,8 +145,9 @@ class TrustPolicyModel:
         return Feedback(True, f"accepted{note}")
 
     def for_instance(self) -> Feedback:
-        """The lessons' checker: is it the trust policy an EC2 instance's role needs?"""
-        return check_trust_policy(self.document())
+        """The lessons' checker: is it the trust policy an EC2 instance's role needs?
+        (Undecorated: the builder's live verdict is no exercise and records no milestone.)"""
+        return check_trust_policy.__wrapped__(self.document())
 
     def explanations(self) -> list[str]:
         """One sentence for each choice made, in the order of the document."""
