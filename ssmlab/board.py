@@ -129,24 +129,26 @@ function render(table) {{
     }}
   }}
   document.getElementById("status").textContent =
-    table.attendees.length + " " + {reporting_label} + " \u00b7 " + {updated_label} + " " + new Date().toLocaleTimeString();
+    {reporting_label} + " " + table.attendees.length + " \u00b7 " + {updated_label} + " " + new Date().toLocaleTimeString();
 }}
 render(data);
-const events = new EventSource("events");
+// An EventSource is no page view: JupyterHub takes its login cookie only with the xsrf token.
+const events = new EventSource("events?_xsrf=" + encodeURIComponent({xsrf}));
 events.onmessage = (event) => render(JSON.parse(event.data));
 </script>
 </body></html>
 """
 
 
-def page(board: Board) -> str:
+def page(board: Board, xsrf: str = "") -> str:
     return PAGE.format(
+        xsrf=json.dumps(xsrf),
         title=html.escape(_("ssmlab workshop board")),
         waiting=html.escape(_("Waiting for attendees to report (ssmlab.reporting.report())…")),
         # JSON inside a script: "</" escaped so no name can close the script element.
         initial=json.dumps(board.table()).replace("</", "<\\/"),
         attendee_label=json.dumps(_("attendee")),
-        reporting_label=json.dumps(_("attendees reporting")),
+        reporting_label=json.dumps(_("attendees reporting:")),
         updated_label=json.dumps(_("updated")),
     )
 
@@ -162,7 +164,8 @@ def make_app(board: Board, prefix: str):
         @web.authenticated
         def get(self):
             self.set_header("Cache-Control", "no-store")
-            self.finish(page(board))
+            token = self.xsrf_token
+            self.finish(page(board, token.decode() if isinstance(token, bytes) else token))
 
     class Table(HubOAuthenticated, web.RequestHandler):
         @web.authenticated
@@ -242,6 +245,9 @@ def serve(state: Path | None) -> int:
     except ImportError:
         raise LabError(_("ssmlab board needs JupyterHub: pip install -e '.[workshop]'.")) from None
     address = urlparse(url)
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="[board %(asctime)s] %(message)s")  # into the hub's log
 
     async def main():
         board = Board(state)

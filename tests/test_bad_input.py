@@ -322,6 +322,18 @@ for label, argv in [
 ]:
     add(label, "command: usage", argv)
 
+# The workshop's commands: the board outside a hub, progress files that are not.
+for label, argv in [
+    ("board outside a hub", lambda c: ["board"]),
+    ("progress import with no file", lambda c: ["progress", "import"]),
+    ("progress import a missing file", lambda c: ["progress", "import", str(c.tmp / "missing.json")]),
+    ("progress import a list", lambda c: ["progress", "import", write(c, "list.json", "[1]")]),
+    ("progress import a notebook", lambda c: ["progress", "import", write(c, "nb.json", V3)]),
+    ("progress report outside a hub", lambda c: ["progress", "report"]),
+]:
+    add(label, "command: one sentence", argv)
+add("progress with an unknown action", "command: usage", lambda c: ["progress", "share"])
+
 
 # ------------------------------------------------------------------------ running
 

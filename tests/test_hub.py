@@ -396,3 +396,120 @@ def test_a_room_runs_lesson_06_at_once_each_in_its_own_lab(hub):
           f"per attendee RSS {figures['rss_mib_per_attendee']} MiB, PSS {figures['pss_mib_per_attendee']} MiB")
     for name in names:  # free the machine for the board test
         hub.api("DELETE", f"/users/{name}/server")
+
+
+# --- The board, in a real browser.
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+STEP_TIMEOUT = 30_000  # ms for the board to show a change
+
+
+class Loop:
+    """One event loop in a thread, for the kernels while Playwright's sync API runs here."""
+
+    def __init__(self):
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+    def __call__(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(CELL_TIMEOUT)
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+def _log_in(page, hub: Hub, name: str, password: str, target: str):
+    """Open ``target``; the hub asks for a login first, then sends the browser on."""
+    page.goto(target)
+    page.wait_for_selector("#username_input")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    with page.expect_navigation():
+        page.click("#login_submit")
+    page.wait_for_load_state()
+
+
+def _post(url: str, token: str | None, body: dict) -> int:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"token {token}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                                           headers=headers), timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_the_facilitator_sees_milestones_appear_and_an_attendee_is_refused(hub):
+    from playwright.sync_api import expect, sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium with apt-get).")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS.glob("*.png"):
+        old.unlink()
+    board = f"{hub.url}/services/board/"
+    tokens = hub.start_servers(["ada", "bob"])
+    run = Loop()
+    ada, bob = Kernel(hub, "ada", tokens["ada"]), Kernel(hub, "bob", tokens["bob"])
+    run(ada.start())
+    run(bob.start())
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 700})
+            page.set_default_timeout(STEP_TIMEOUT)
+            _log_in(page, hub, ADMIN, hub.admin_password, board)
+            expect(page.locator("h1")).to_have_text("ssmlab workshop board")
+            expect(page.locator('th[data-milestone="lesson-06-online"]')).to_have_text("06 · instance Online")
+            expect(page.locator("tr[data-attendee]")).to_have_count(0)
+            page.screenshot(path=ARTIFACTS / "1-board-before.png")
+
+            # Bob starts a lesson without opting in: nothing reaches the board.
+            outputs, status = run(bob.run("import ssmlab\nlab = ssmlab.start(lesson=0, quiet=True)"))
+            assert status == "ok", outputs
+            # Ada opts in: what she reached so far appears, without reloading the page.
+            outputs, status = run(ada.run("import ssmlab\nlab = ssmlab.start(lesson=0, quiet=True)\n"
+                                          "ssmlab.reporting.report()"))
+            assert status == "ok", outputs
+            assert "Sent 1 milestones to the workshop board" in _comparable(outputs, [])[0][2], outputs
+            row = page.locator('tr[data-attendee="ada"]')
+            expect(row.locator('td[data-milestone="lesson-00-started"]')).to_have_class("done")
+            expect(row.locator('td[data-milestone="lesson-00-identity"]')).not_to_have_class("done")
+            page.screenshot(path=ARTIFACTS / "2-board-ada-reports.png")
+
+            # Ada passes lesson 00's exercise: the checker records it, and it is sent at once.
+            outputs, status = run(ada.run(
+                "from ssmlab import checks\nmy_arn = lab.client('sts').get_caller_identity()['Arn']\n"
+                "print(checks.check_identity_arn(my_arn, expected=my_arn))"))
+            assert status == "ok" and "Correct" in _comparable(outputs, [])[0][2], outputs
+            expect(row.locator('td[data-milestone="lesson-00-identity"]')).to_have_class("done")
+            page.screenshot(path=ARTIFACTS / "3-board-ada-passes-a-check.png")
+            table = page.request.get(board + "api/board").json()
+            assert [a["name"] for a in table["attendees"]] == ["ada"], table
+
+            # The report endpoint takes an attendee's own name only, with their own token.
+            report = board + "api/report"
+            assert _post(report, tokens["bob"], {"name": "ada", "milestones": {}}) == 403
+            assert _post(report, None, {"name": "bob", "milestones": {}}) == 401
+            assert _post(report, tokens["bob"], {"name": "bob", "milestones": {"x": "yesterday"}}) == 400
+
+            # An attendee who opens the board is refused, after logging in.
+            attendee = browser.new_context().new_page()
+            statuses = []
+            attendee.on("response", lambda response: statuses.append((response.url, response.status)))
+            _log_in(attendee, hub, "bob", hub.password, board)
+            assert any(status == 403 for _, status in statuses), statuses
+            expect(attendee.locator("body")).to_contain_text("403")
+            expect(attendee.locator("#board")).to_have_count(0)
+            attendee.screenshot(path=ARTIFACTS / "4-board-refuses-an-attendee.png")
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "failure.png")
+            raise
+        finally:
+            browser.close()
+            run.close()
