@@ -64,7 +64,10 @@ c.JupyterHub.pid_file = str(STATE / "jupyterhub.pid")
 
 # --- The room's login: one shared password, names free (JupyterHub refuses "/" and dots).
 c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.user_password = os.environ.get("SSMLAB_HUB_PASSWORD", "")
+if not os.environ.get("SSMLAB_HUB_PASSWORD"):
+    sys.exit("SSMLAB_HUB_PASSWORD is not set: export the room's password (8 characters or more), "
+             "or run `make workshop`, which makes one up for a dry run.")
+c.SharedPasswordAuthenticator.user_password = os.environ["SSMLAB_HUB_PASSWORD"]
 if os.environ.get("SSMLAB_HUB_ADMIN_PASSWORD"):
     c.SharedPasswordAuthenticator.admin_password = os.environ["SSMLAB_HUB_ADMIN_PASSWORD"]
 FACILITATOR = os.environ.get("SSMLAB_HUB_ADMIN") or "facilitator"
