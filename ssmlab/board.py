@@ -19,6 +19,7 @@ import html
 import json
 import os
 import re
+import signal
 from pathlib import Path
 
 from . import milestones as _course  # noqa: F401 (registers the course's milestones)
@@ -29,6 +30,7 @@ from .i18n import _
 MILESTONE_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 WHEN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 MAX_MILESTONES = 500
+MAX_REPORT_BYTES = 64 * 1024
 
 
 class BadReport(ValueError):
@@ -187,8 +189,8 @@ def make_app(board: Board, prefix: str):
                         self.write(": keep-alive\n\n")
                     await self.flush()
                     await board.changed(seen, timeout=15)
-            except iostream.StreamClosedError:
-                return
+            except (iostream.StreamClosedError, asyncio.CancelledError):
+                return  # the page was closed, or the board is stopping
 
     class Report(web.RequestHandler):
         """POST {"name", "milestones"} with the attendee's own token: kept under the
@@ -198,6 +200,8 @@ def make_app(board: Board, prefix: str):
             pass
 
         async def post(self):
+            if len(self.request.body) > MAX_REPORT_BYTES:
+                raise web.HTTPError(413, "a report is a few kB at most")
             match = re.match(r"(?:token|bearer)\s+(\S+)", self.request.headers.get("Authorization", ""), re.I)
             if not match:
                 raise web.HTTPError(401, "a token is required")
@@ -251,10 +255,13 @@ def serve(state: Path | None) -> int:
 
     async def main():
         board = Board(state)
-        app = make_app(board, prefix)
-        app.listen(address.port, address.hostname)
+        server = make_app(board, prefix).listen(address.port, address.hostname)
         print(f"ssmlab board on {url}{prefix}", flush=True)
-        await asyncio.Event().wait()
+        stopping = asyncio.Event()  # the hub stops its services with SIGTERM
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+        await stopping.wait()
+        server.stop()
 
     asyncio.run(main())
     return 0

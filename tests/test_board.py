@@ -159,3 +159,30 @@ def test_progress_exported_in_one_home_imports_into_another(home, monkeypatch, c
     assert set(progress.milestones()) == {"lesson-02-started"}
     assert cli.main(["progress", "show"]) == 0
     assert "lesson-02-started  (02 · started)" in capsys.readouterr().out
+
+
+def test_the_board_answers_a_report_it_cannot_take_with_http_errors_not_tracebacks():
+    """The report endpoint alone (no hub to ask about tokens): bodies too large, no token."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+    from tornado.testing import bind_unused_port
+
+    from ssmlab.board import make_app
+
+    async def scenario():
+        sock, port = bind_unused_port()
+        server = make_app(Board(), "/services/board/")
+        from tornado.httpserver import HTTPServer as TornadoServer
+
+        http = TornadoServer(server)
+        http.add_sockets([sock])
+        codes = []
+        for headers, body in (({}, b"{}"), ({"Authorization": "token x"}, b"x" * (65 * 1024))):
+            try:
+                await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/services/board/api/report",
+                                              method="POST", headers=headers, body=body)
+            except HTTPClientError as error:
+                codes.append(error.code)
+        http.stop()
+        return codes
+
+    assert asyncio.run(scenario()) == [401, 413]
