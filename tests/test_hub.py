@@ -96,9 +96,12 @@ class Hub:
     def start_servers(self, names: list[str]) -> dict[str, str]:
         """Create the attendees, start their servers at once, wait until all are ready;
         returns each attendee's own token (made through the API, for their server only)."""
+        from concurrent.futures import ThreadPoolExecutor
+
         self.api("POST", "/users", {"usernames": names})
-        for name in names:
-            self.api("POST", f"/users/{name}/server")
+        # All at once: each POST waits for its spawn up to the hub's slow_spawn_timeout (10 s).
+        with ThreadPoolExecutor(len(names)) as pool:
+            list(pool.map(lambda name: self.api("POST", f"/users/{name}/server"), names))
         deadline = time.monotonic() + SPAWN_TIMEOUT
         waiting = set(names)
         while waiting and time.monotonic() < deadline:

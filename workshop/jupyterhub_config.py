@@ -81,7 +81,11 @@ c.Spawner.cmd = [str(BIN / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab/tree/notebooks/00-welcome.ipynb"
 # Jupyter servers refuse root ("Running as root is not recommended"), which containers and
 # CI often are: --allow-root only then (the Makefile's `make lab` has the same rule).
-c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
+# Kernels on one machine pick loopback ports: when many start at once, two servers can hand
+# out the same free port, and the losing kernel dies with "Address already in use". With
+# jupyter_client's port cache (cache_ports, on for TCP) its restarts reuse that very port
+# and fail five times; without it, the first restart takes new ports and the kernel comes up.
+c.Spawner.args = ["--KernelManager.cache_ports=False"] + (["--allow-root"] if os.geteuid() == 0 else [])
 c.Spawner.environment = {
     "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     # Where ssmlab.progress.report() sends an attendee's milestones (opt-in).
