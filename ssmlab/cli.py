@@ -125,20 +125,22 @@ def _board(args: argparse.Namespace) -> int:
 def _progress(args: argparse.Namespace) -> int:
     from . import milestones  # noqa: F401 (the course's milestones, with their labels)
     from . import progress, reporting
-    from .i18n import _
+    from .i18n import _, ngettext
 
     if args.action == "export":
         if args.file in (None, "-"):
             print(progress.export_text())
         else:
             count = progress.export_file(args.file)
-            print(_("{count} milestones written to {file}; `ssmlab progress import {file}` brings them back.")
-                  .format(count=count, file=args.file))
+            print(ngettext("{count} milestone written to {file}; `ssmlab progress import {file}` brings it back.",
+                           "{count} milestones written to {file}; `ssmlab progress import {file}` brings them back.",
+                           count).format(count=count, file=args.file))
     elif args.action == "import":
         if not args.file:
             raise LabError(_("Name the file to import: ssmlab progress import FILE (- reads standard input)."))
         new = progress.import_text(sys.stdin.read()) if args.file == "-" else progress.import_file(args.file)
-        print(_("{new} new milestones imported into {path}.").format(new=new, path=progress.path()))
+        print(ngettext("{new} new milestone imported into {path}.", "{new} new milestones imported into {path}.",
+                       new).format(new=new, path=progress.path()))
     elif args.action == "report":
         reporting.report()
     else:  # show

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import progress
 from .errors import LabError
-from .i18n import _
+from .i18n import _, ngettext
 
 TIMEOUT = 5  # s: the board is on the same machine or cluster
 
@@ -80,8 +80,10 @@ def report(on: bool = True) -> None:
     count = send()  # refused or unreachable: one sentence, and reporting stays off
     switch.parent.mkdir(parents=True, exist_ok=True)
     switch.write_text("on\n", encoding="utf-8")
-    print(_("Sent {count} milestones to the workshop board; new ones will follow. "
-            "ssmlab.reporting.report(False) stops it.").format(count=count))
+    print(ngettext("Sent {count} milestone to the workshop board; new ones will follow. "
+                   "ssmlab.reporting.report(False) stops it.",
+                   "Sent {count} milestones to the workshop board; new ones will follow. "
+                   "ssmlab.reporting.report(False) stops it.", count).format(count=count))
 
 
 _warned = False

@@ -92,7 +92,7 @@ def test_nothing_is_sent_until_the_learner_opts_in(fake_board, capsys):
     progress.record("lesson-00-started")
     assert fake_board == []
     reporting.report()
-    assert "Sent 1 milestones" in capsys.readouterr().out
+    assert "Sent 1 milestone to" in capsys.readouterr().out
     path, auth, body = fake_board[-1]
     assert (path, auth) == ("/services/board/api/report", "token secret-of-ada")
     assert set(body) == {"name", "milestones"} and body["name"] == "ada"
@@ -155,7 +155,7 @@ def test_progress_exported_in_one_home_imports_into_another(home, monkeypatch, c
     monkeypatch.setenv("SSMLAB_PROGRESS", str(home / "new" / "progress.json"))
     assert progress.milestones() == {}
     assert cli.main(["progress", "import", str(exported)]) == 0
-    assert "1 new milestones imported" in capsys.readouterr().out
+    assert "1 new milestone imported" in capsys.readouterr().out
     assert set(progress.milestones()) == {"lesson-02-started"}
     assert cli.main(["progress", "show"]) == 0
     assert "lesson-02-started  (02 · started)" in capsys.readouterr().out

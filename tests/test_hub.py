@@ -479,7 +479,7 @@ def test_the_facilitator_sees_milestones_appear_and_an_attendee_is_refused(hub):
             outputs, status = run(ada.run("import ssmlab\nlab = ssmlab.start(lesson=0, quiet=True)\n"
                                           "ssmlab.reporting.report()"))
             assert status == "ok", outputs
-            assert "Sent 1 milestones to the workshop board" in _comparable(outputs, [])[0][2], outputs
+            assert "Sent 1 milestone to the workshop board" in _comparable(outputs, [])[0][2], outputs
             row = page.locator('tr[data-attendee="ada"]')
             expect(row.locator('td[data-milestone="lesson-00-started"]')).to_have_class("done")
             expect(row.locator('td[data-milestone="lesson-00-identity"]')).not_to_have_class("done")
