@@ -22,7 +22,7 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.regions
 
-from . import aws_cli, isolation
+from . import aws_cli, i18n, isolation
 from .errors import LabError
 from .naming import TAG_KEY, default_prefix, lab_name
 from .scrub import for_display
@@ -457,6 +457,7 @@ def start(
     prefix: str | None = None,
     port: int = 0,
     quiet: bool = False,
+    language: str | None = None,
 ) -> Lab:
     """Start a lab and make it the one ``!aws`` cells and lab clients talk to.
 
@@ -464,9 +465,12 @@ def start(
     ``"aws"`` (a real account, only once ``SSMLAB_AWS_ACCOUNT`` confirms it). Calling it
     again gives a fresh lab. ``lesson=N`` first rebuilds what lessons before N left.
     ``port`` (offline) is where the endpoint listens when this call starts it (0: any
-    free port).
+    free port). ``language`` (``"en"``, ``"ja"``) is the one the library speaks from now on
+    (``ssmlab/i18n.py``; the Japanese lessons pass ``"ja"``); left out, it stays as it is.
     """
     global _current
+    if language is not None:
+        i18n.set_language(language)
     chosen = _check_arguments(backend, region, lesson, seed, prefix, port)
     was_running, started = _current is not None, False
     try:
