@@ -7,7 +7,11 @@ LAB_STAMP := $(VENV)/.installed-lab
 TEST_STAMP := $(VENV)/.installed-test
 SANITIZE := notebooks/nbval-sanitize.cfg
 
-.PHONY: lab test install browser notebooks bench doctor clean
+.PHONY: lab lab-ja test install browser notebooks bench doctor clean
+
+# The library's message catalogs (ssmlab/i18n.py), compiled from their .po with Babel;
+# ssmlab compiles a .po in memory when its .mo is missing or older, so this only saves time.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard ssmlab/locale/*/LC_MESSAGES/ssmlab.po))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +24,10 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@ $(LAB_STAMP)
 
-install: $(LAB_STAMP)
+ssmlab/locale/%/LC_MESSAGES/ssmlab.mo: ssmlab/locale/%/LC_MESSAGES/ssmlab.po | $(LAB_STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+install: $(LAB_STAMP) $(MO_FILES)
 
 # JupyterLab refuses root ("Running as root is not recommended. Use --allow-root to
 # bypass."), which Docker, dev containers and many CI images are: --allow-root only then.
@@ -30,8 +37,17 @@ install: $(LAB_STAMP)
 LAB_UID ?= $(shell id -u)
 LAB_ARGS := --notebook-dir=notebooks$(if $(filter 0,$(LAB_UID)), --allow-root)
 
-lab: $(LAB_STAMP)
+lab: $(LAB_STAMP) $(MO_FILES)
 	$(BIN)/jupyter lab $(LAB_ARGS)
+
+# The Japanese edition (notebooks/ja), with JupyterLab's own interface in Japanese (the
+# language pack; settings of its own, in .venv, so `make lab` keeps yours).
+JA_SETTINGS := $(VENV)/jupyterlab-settings-ja
+lab-ja: $(LAB_STAMP) $(MO_FILES)
+	mkdir -p $(JA_SETTINGS)/@jupyterlab/translation-extension
+	test -f $(JA_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings || \
+		echo '{"locale": "ja_JP"}' > $(JA_SETTINGS)/@jupyterlab/translation-extension/plugin.jupyterlab-settings
+	JUPYTERLAB_SETTINGS_DIR=$(JA_SETTINGS) $(BIN)/jupyter lab $(subst --notebook-dir=notebooks,--notebook-dir=notebooks/ja,$(LAB_ARGS))
 
 # tests/test_browser.py drives Debian's chromium with Playwright, which never downloads a
 # browser: install the system package when it is missing (as root, else with sudo).
@@ -50,12 +66,15 @@ $(CHROMIUM):
 		exit 1; \
 	fi
 
-test: $(TEST_STAMP) $(CHROMIUM)
+test: $(TEST_STAMP) $(CHROMIUM) $(MO_FILES)
 	SSMLAB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest --nbval --nbval-sanitize-with $(SANITIZE) tests notebooks
 
-# Re-execute every lesson in a fresh kernel and rewrite its stored outputs.
-notebooks: $(TEST_STAMP)
+# Re-execute every lesson in a fresh kernel and rewrite its stored outputs; then generate
+# the Japanese edition from them and their catalogs (ssmlab/translation.py) and execute it.
+notebooks: $(TEST_STAMP) $(MO_FILES)
 	$(BIN)/python -m ssmlab.notebooks notebooks/*.ipynb
+	$(BIN)/python -m ssmlab.translation build
+	$(BIN)/python -m ssmlab.notebooks notebooks/ja/*.ipynb
 
 bench: $(TEST_STAMP)
 	$(BIN)/python benchmarks/lessons.py

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import LabError
+from .i18n import _
 
 FORMAT = 1
 
@@ -52,9 +53,9 @@ def _read(file: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise LabError(f"The progress file {file} cannot be read ({error}); move it aside and record again.") from None
+        raise LabError(_("The progress file {file} cannot be read ({error}); move it aside and record again.").format(file=file, error=error)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("milestones"), dict):
-        raise LabError(f"{file} is not an ssmlab progress file (format {FORMAT}); move it aside and record again.")
+        raise LabError(_("{file} is not an ssmlab progress file (format {format}); move it aside and record again.").format(file=file, format=FORMAT))
     return {str(k): str(v) for k, v in data["milestones"].items()}
 
 
@@ -99,9 +100,9 @@ def import_text(text: str) -> int:
     try:
         data = json.loads(text)
     except ValueError:
-        raise LabError("That is not exported ssmlab progress (not JSON); paste what export_text() printed.") from None
+        raise LabError(_("That is not exported ssmlab progress (not JSON); paste what export_text() printed.")) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("milestones"), dict):
-        raise LabError(f"That is not exported ssmlab progress (format {FORMAT}); paste what export_text() printed.")
+        raise LabError(_("That is not exported ssmlab progress (format {format}); paste what export_text() printed.").format(format=FORMAT))
     current = milestones()
     new = 0
     for key, when in data["milestones"].items():
