@@ -217,9 +217,9 @@ class Lab:
         self.clock.wait(minutes * 60 + seconds, **({} if self.offline else {"progress": progress}))
 
     def __str__(self) -> str:
-        where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"
+        where = _("offline lab (moto on loopback)") if self.offline else _("REAL AWS account")
         account = self.account_id if self.offline else for_display(self.account_id)
-        return f"ssmlab {where}: account {account}, region {self.region}"
+        return _("ssmlab {where}: account {account}, region {region}").format(where=where, account=account, region=self.region)
 
     def __repr__(self) -> str:  # a cell ending in `lab` shows this: masked like print(lab)
         return f"<{self}>"
@@ -502,8 +502,8 @@ def start(
     if not quiet:
         print(lab)
         if not lab.offline:
-            print(f"Caller: {for_display(lab.caller_arn)}\nNames start with {lab.prefix!r}; "
-                  f"everything created is tagged {TAG_KEY}.")
+            print(_("Caller: {caller}\nNames start with {prefix!r}; "
+                  "everything created is tagged {tag}.").format(caller=for_display(lab.caller_arn), prefix=lab.prefix, tag=TAG_KEY))
     return lab
 
 

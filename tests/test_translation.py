@@ -87,6 +87,13 @@ def test_the_japanese_notebook_is_generated_from_the_english_one(lesson):
     assert f'ssmlab.start(lesson={int(lesson.name[:2])}, language="ja")' in first.source
 
 
+def test_every_japanese_lesson_has_its_english_source():
+    orphans = [p.name for p in (NOTEBOOKS / "ja").glob("*.ipynb") if not (NOTEBOOKS / p.name).is_file()]
+    catalogs = [p.name for p in (NOTEBOOKS / "locale" / "ja").glob("*.po")
+                if not (NOTEBOOKS / (p.stem + ".ipynb")).is_file()]
+    assert not orphans and not catalogs, f"no English lesson for {orphans + catalogs}: delete them"
+
+
 @pytest.mark.parametrize("lesson", LESSONS, ids=_ids(LESSONS))
 def test_translations_use_the_glossary_terms(lesson):
     rows = glossary()
