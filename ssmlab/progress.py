@@ -37,9 +37,18 @@ MILESTONES: dict[str, Milestone] = {}
 
 
 def register(milestone_id: str, label: str) -> Milestone:
+    """``label`` in English, marked for the catalog where it is written
+    (``register("lesson-06-online", N_("…"))``); :func:`label` shows it in the lesson's language."""
     milestone = Milestone(milestone_id, label)
     MILESTONES[milestone_id] = milestone
     return milestone
+
+
+def label(milestone_id: str) -> str:
+    """The milestone's label in the library's language (``ssmlab/i18n.py``); an unregistered
+    id is its own label."""
+    known = MILESTONES.get(milestone_id)
+    return _(known.label) if known else milestone_id
 
 
 def path() -> Path:

@@ -176,3 +176,12 @@ def test_the_package_data_holds_the_catalogs():
 
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ssmlab"]
     assert "locale/*/LC_MESSAGES/*.po" in data and "locale/*/LC_MESSAGES/*.mo" in data
+
+
+def test_progress_labels_follow_the_language(japanese, monkeypatch):
+    from ssmlab import progress
+
+    monkeypatch.setattr(progress, "MILESTONES", {})
+    progress.register("made-up", "trust policy")  # a label the catalog holds
+    assert progress.label("made-up") == "信頼ポリシー"
+    assert progress.label("unknown-id") == "unknown-id"

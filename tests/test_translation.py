@@ -87,6 +87,18 @@ def test_the_japanese_notebook_is_generated_from_the_english_one(lesson):
     assert f'ssmlab.start(lesson={int(lesson.name[:2])}, language="ja")' in first.source
 
 
+@pytest.mark.parametrize("lesson", LESSONS, ids=_ids(LESSONS))
+def test_the_japanese_lesson_states_the_english_time(lesson):
+    """**所要時間:** 約 N 分 (ファストパスでは M 分): the numbers tests/test_lesson_times.py checks."""
+    from ssmlab.notebooks import stated
+
+    total, fast = stated(nbformat.read(lesson, as_version=4))
+    first = translation.edition(lesson, "ja").cells[0].source
+    match = re.search(r"\*\*所要時間:\*\* 約 (\d+) 分。(?:ファストパスでは (\d+) 分)?", first)
+    assert match, f"{lesson.name}: the Japanese first cell states no 所要時間"
+    assert (int(match[1]), int(match[2]) if match[2] else None) == (total, fast), lesson.name
+
+
 def test_every_japanese_lesson_has_its_english_source():
     orphans = [p.name for p in (NOTEBOOKS / "ja").glob("*.ipynb") if not (NOTEBOOKS / p.name).is_file()]
     catalogs = [p.name for p in (NOTEBOOKS / "locale" / "ja").glob("*.po")
