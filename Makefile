@@ -66,7 +66,19 @@ $(CHROMIUM):
 		exit 1; \
 	fi
 
-test: $(TEST_STAMP) $(CHROMIUM) $(MO_FILES)
+# The Japanese edition's browser test and screenshots need a Japanese font, or its text
+# shows as empty boxes: Debian's IPA Gothic, installed the same way.
+JA_FONT ?= /usr/share/fonts/opentype/ipafont-gothic/ipag.ttf
+APT_JA_FONT := apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-ipafont-gothic
+
+browser: $(JA_FONT)
+
+$(JA_FONT):
+	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then $(APT_JA_FONT); \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then sudo sh -c '$(APT_JA_FONT)'; \
+	else echo "$@ is missing: install a Japanese font (Debian: fonts-ipafont-gothic), or set JA_FONT=/path/to/font" >&2; exit 1; fi
+
+test: $(TEST_STAMP) $(CHROMIUM) $(JA_FONT) $(MO_FILES)
 	SSMLAB_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest --nbval --nbval-sanitize-with $(SANITIZE) tests notebooks
 
 # Re-execute every lesson in a fresh kernel and rewrite its stored outputs; then generate

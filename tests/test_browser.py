@@ -260,6 +260,8 @@ def _open_and_run_all(page, base: str, token: str, name: str) -> None:
 def test_the_japanese_edition_in_japanese_jupyterlab(jupyterlab):
     from playwright.sync_api import expect, sync_playwright
 
+    fonts = subprocess.run(["fc-list", ":lang=ja", "file"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no Japanese font (the screenshots would show boxes): run `make browser`"
     base, token = jupyterlab
     ARTIFACTS_JA.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS_JA.glob("*.png"):
