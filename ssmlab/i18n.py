@@ -73,8 +73,9 @@ def _(message: str) -> str:
 
 
 def N_(message: str) -> str:
-    """Marks ``message`` for the catalog where it is defined (a module constant, read before
-    the language is chosen); ``_(constant)`` translates it where it is shown."""
+    """Marks a sentence for translation where it is defined (a constant); ``_`` translates
+    it where it is shown, so a later language switch still takes effect. Babel extracts
+    ``N_`` by default."""
     return message
 
 
