@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .milestones import on_pass
+from .i18n import _
 
 __all__ = [
     "Feedback",
@@ -48,7 +49,8 @@ class Feedback:
     def __str__(self) -> str:
         from .privacy import shown  # a real account's id is masked (ssmlab/privacy.py)
 
-        return shown(f"{'✓ Correct' if self.ok else '✗ Not yet'}: {self.message}")
+        verdict = _("✓ Correct") if self.ok else _("✗ Not yet")
+        return shown(f"{verdict}: {self.message}")
 
     __repr__ = __str__
 
@@ -69,16 +71,16 @@ def check_identity_arn(answer: str, *, expected: str) -> Feedback:
     """Lesson 00: did the learner copy who they are (the ``Arn`` of get-caller-identity)?"""
     answer = str(answer).strip().strip('"')
     if answer == expected:
-        return Feedback(True, "that ARN names the identity every call of this lab is made as.")
+        return Feedback(True, _("that ARN names the identity every call of this lab is made as."))
     if answer in ("", "...", "Ellipsis"):
-        return _fail("replace ... with the Arn that `aws sts get-caller-identity` printed.")
+        return _fail(_("replace ... with the Arn that `aws sts get-caller-identity` printed."))
     if re.fullmatch(r"\d{12}", answer):
-        return _fail("that is the Account: it says where you are, the Arn says who you are.")
+        return _fail(_("that is the Account: it says where you are, the Arn says who you are."))
     if answer.startswith(("AID", "AIDA", "AROA")) or re.fullmatch(r"[A-Z0-9]{16,}(:.*)?", answer):
-        return _fail("that is the UserId (a unique id); copy the Arn, which starts with arn:aws.")
+        return _fail(_("that is the UserId (a unique id); copy the Arn, which starts with arn:aws."))
     if not answer.startswith("arn:"):
-        return _fail("an ARN starts with 'arn:' - copy the whole Arn value.")
-    return _fail(f"close, but that is not the Arn printed above; compare it with {expected[:13]}...")
+        return _fail(_("an ARN starts with 'arn:' - copy the whole Arn value."))
+    return _fail(_("close, but that is not the Arn printed above; compare it with {expected}...").format(expected=expected[:13]))
 
 
 # ----------------------------------------------------------------------- trust policy
@@ -91,14 +93,14 @@ def _decode(document: Any) -> tuple[Any, Feedback | None]:
             return bytes(document).decode("utf-8"), None
         except UnicodeDecodeError as error:
             return None, _fail(
-                f"these bytes are not UTF-8 text (byte {error.start}); save the policy as UTF-8 "
-                "and read it with open(..., encoding='utf-8')."
+                _("these bytes are not UTF-8 text (byte {start}); save the policy as UTF-8 "
+                "and read it with open(..., encoding='utf-8').").format(start=error.start)
             )
     return document, None
 
 
 def _too_deep() -> Feedback:
-    return _fail("this JSON is nested too deeply to be a policy: a policy is Version and a list of statements.")
+    return _fail(_("this JSON is nested too deeply to be a policy: a policy is Version and a list of statements."))
 
 
 def _load_policy(document: Any) -> tuple[dict | None, Feedback | None]:
@@ -106,10 +108,10 @@ def _load_policy(document: Any) -> tuple[dict | None, Feedback | None]:
     if problem is not None:
         return None, problem
     if document is None:
-        return None, _fail("the policy is None: write a JSON object { ... } (as text or a dict).")
+        return None, _fail(_("the policy is None: write a JSON object { ... } (as text or a dict)."))
     if isinstance(document, str):
         if document.strip() in ("", "..."):
-            return None, _fail("the policy is empty: write a JSON object { ... }.")
+            return None, _fail(_("the policy is empty: write a JSON object { ... }."))
         try:
             document = json.loads(document)
         except RecursionError:
@@ -121,14 +123,14 @@ def _load_policy(document: Any) -> tuple[dict | None, Feedback | None]:
             elif error.msg.startswith("Expecting property name") or "trailing" in error.msg:
                 hint = " Look for a comma after the last item of an object or list."
             return None, _fail(
-                f"this is not valid JSON ({error.msg}, line {error.lineno} column "
-                f"{error.colno}); IAM would answer MalformedPolicyDocument: This policy "
-                f"contains invalid Json.{hint}"
+                _("this is not valid JSON ({msg}, line {lineno} column "
+                "{colno}); IAM would answer MalformedPolicyDocument: This policy "
+                "contains invalid Json.{hint}").format(msg=error.msg, lineno=error.lineno, colno=error.colno, hint=hint)
             )
     if document is Ellipsis:
-        return None, _fail("replace ... with your policy.")
+        return None, _fail(_("replace ... with your policy."))
     if not isinstance(document, dict):
-        return None, _fail("a policy is one JSON object: {\"Version\": ..., \"Statement\": [...]}.")
+        return None, _fail(_("a policy is one JSON object: {\"Version\": ..., \"Statement\": [...]}."))
     return document, None
 
 
@@ -150,40 +152,40 @@ def check_trust_policy(
     assert policy is not None
     if "Version" not in policy:
         return _fail(
-            f'add "Version": "{POLICY_VERSION}" at the top. It is the policy language '
-            "version, not a date you choose; without it IAM falls back to 2008-10-17."
+            _('add "Version": "{policy_version}" at the top. It is the policy language '
+            "version, not a date you choose; without it IAM falls back to 2008-10-17.").format(policy_version=POLICY_VERSION)
         )
     if policy["Version"] != POLICY_VERSION:
         return _fail(
-            f'"Version" must be exactly "{POLICY_VERSION}" (the policy language version), '
-            f"not {policy['Version']!r}."
+            _('"Version" must be exactly "{policy_version}" (the policy language version), '
+            "not {policy!r}.").format(policy_version=POLICY_VERSION, policy=policy['Version'])
         )
     unknown = set(policy) - {"Version", "Statement", "Id"}
     if unknown:
-        return _fail(f"a policy has only Version and Statement at the top; move or remove {sorted(unknown)}.")
+        return _fail(_("a policy has only Version and Statement at the top; move or remove {unknown}.").format(unknown=sorted(unknown)))
     statements = policy.get("Statement")
     if not statements:
-        return _fail('add a "Statement": a list with one statement {"Effect", "Principal", "Action"}.')
+        return _fail(_('add a "Statement": a list with one statement {"Effect", "Principal", "Action"}.'))
     target = for_principal or for_service
     trusted = False
     for statement in _as_list(statements):
         if not isinstance(statement, dict):
-            return _fail("each statement is a JSON object with Effect, Principal and Action.")
+            return _fail(_("each statement is a JSON object with Effect, Principal and Action."))
         problem = _check_trust_statement(statement, for_service=for_service, for_principal=for_principal)
         if problem is not None:
             return problem
         if statement["Effect"] == "Allow":
             trusted = True
     if not trusted:
-        return _fail(f"no statement allows {target}: use \"Effect\": \"Allow\".")
+        return _fail(_("no statement allows {target}: use \"Effect\": \"Allow\".").format(target=target))
     decision = trust_decision(policy, target)
     if decision == "deny":
         return _fail(
-            f"a Deny statement also matches {target} assuming the role, and in IAM an explicit "
-            "Deny wins over every Allow: nobody it names can assume the role. Remove the Deny."
+            _("a Deny statement also matches {target} assuming the role, and in IAM an explicit "
+            "Deny wins over every Allow: nobody it names can assume the role. Remove the Deny.").format(target=target)
         )
     if decision != "allow":
-        return _fail(f"no Allow statement lets {target} call sts:AssumeRole on this role.")
+        return _fail(_("no Allow statement lets {target} call sts:AssumeRole on this role.").format(target=target))
     services = [
         s
         for st in _as_list(statements)
@@ -192,13 +194,13 @@ def check_trust_policy(
     if for_service == EC2 and SSM in services:
         return Feedback(
             True,
-            "EC2 can assume this role. ssm.amazonaws.com is not needed for an instance's "
-            "role (the blog added it; lesson 07 shows it changes nothing).",
+            _("EC2 can assume this role. ssm.amazonaws.com is not needed for an instance's "
+            "role (the blog added it; lesson 07 shows it changes nothing)."),
         )
     others = sorted(_trusted_principals(policy) - {target})
     if others:
-        return Feedback(True, f"{target} may assume the role; so may {', '.join(others)}.")
-    return Feedback(True, f"{target} may assume the role, and nobody else.")
+        return Feedback(True, _("{target} may assume the role; so may {others}.").format(target=target, others=', '.join(others)))
+    return Feedback(True, _("{target} may assume the role, and nobody else.").format(target=target))
 
 
 # Deny wins. These two functions are the checkers' one call site for judging a trust
@@ -254,47 +256,47 @@ def _trusted_principals(policy: dict) -> set[str]:
 def _check_trust_statement(statement: dict, *, for_service: str | None, for_principal: str | None) -> Feedback | None:
     if "Resource" in statement or "NotResource" in statement:
         return _fail(
-            "remove Resource: in a trust policy the resource is the role itself. IAM refuses "
-            "it with MalformedPolicyDocument: Has prohibited field Resource."
+            _("remove Resource: in a trust policy the resource is the role itself. IAM refuses "
+            "it with MalformedPolicyDocument: Has prohibited field Resource.")
         )
     effect = statement.get("Effect")
     if effect not in ("Allow", "Deny"):
-        return _fail(f'"Effect" is "Allow" or "Deny", spelled exactly so, not {effect!r}.')
+        return _fail(_('"Effect" is "Allow" or "Deny", spelled exactly so, not {effect!r}.').format(effect=effect))
     if "NotPrincipal" in statement:
-        return _fail("use Principal, not NotPrincipal: name who may assume the role.")
+        return _fail(_("use Principal, not NotPrincipal: name who may assume the role."))
     if "Principal" not in statement:
         return _fail(
-            'a trust policy says who may assume the role: add "Principal", e.g. '
-            f'{{"Service": "{for_service or EC2}"}}.'
+            _('a trust policy says who may assume the role: add "Principal", e.g. '
+            '{{"Service": "{for_service}"}}.').format(for_service=for_service or EC2)
         )
     actions = [str(a) for a in _as_list(statement.get("Action", []))]
     if "Action" not in statement:
-        return _fail('add "Action": "sts:AssumeRole" - assuming is the action being trusted.')
+        return _fail(_('add "Action": "sts:AssumeRole" - assuming is the action being trusted.'))
     if effect == "Allow" and not any(a.lower() in ("sts:assumerole", "sts:*", "*") for a in actions):
         wrong = actions[0] if actions else ""
         if wrong.lower().startswith("sts:assumerole"):
-            return _fail(f'the action is "sts:AssumeRole" exactly; {wrong!r} is not an action.')
+            return _fail(_('the action is "sts:AssumeRole" exactly; {wrong!r} is not an action.').format(wrong=wrong))
         return _fail(
-            f'the action is "sts:AssumeRole" (STS issues the temporary keys), not {wrong!r}: '
-            "permissions such as ec2:* or ssm:* belong in a permissions policy attached to the role."
+            _('the action is "sts:AssumeRole" (STS issues the temporary keys), not {wrong!r}: '
+            "permissions such as ec2:* or ssm:* belong in a permissions policy attached to the role.").format(wrong=wrong)
         )
     if effect == "Allow" and any(a in ("*", "sts:*") for a in actions):
-        return _fail('allow only "sts:AssumeRole"; a wildcard trusts the principal with more than assuming.')
+        return _fail(_('allow only "sts:AssumeRole"; a wildcard trusts the principal with more than assuming.'))
     return _check_principal(statement["Principal"], effect, for_service=for_service, for_principal=for_principal)
 
 
 def _check_principal(principal: Any, effect: str, *, for_service: str | None, for_principal: str | None) -> Feedback | None:
     if principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS", []))):
         if effect == "Allow":
-            return _fail('"*" lets anyone in any account assume the role: name one principal.')
+            return _fail(_('"*" lets anyone in any account assume the role: name one principal.'))
         return None
     if not isinstance(principal, dict):
         return _fail(
-            'Principal is an object such as {"Service": "ec2.amazonaws.com"} or {"AWS": "<an ARN>"}.'
+            _('Principal is an object such as {"Service": "ec2.amazonaws.com"} or {"AWS": "<an ARN>"}.')
         )
     unknown = set(principal) - {"Service", "AWS", "Federated", "CanonicalUser"}
     if unknown:
-        return _fail(f"Principal keys are Service, AWS or Federated (case matters), not {sorted(unknown)}.")
+        return _fail(_("Principal keys are Service, AWS or Federated (case matters), not {unknown}.").format(unknown=sorted(unknown)))
     if effect != "Allow":
         return None
     services = [str(s) for s in _as_list(principal.get("Service", []))]
@@ -302,34 +304,34 @@ def _check_principal(principal: Any, effect: str, *, for_service: str | None, fo
     for service in services:
         if not service.endswith(".amazonaws.com"):
             return _fail(
-                f'a service principal is a full name such as "{(service.split(".")[0] or "ec2")}.amazonaws.com", '
-                f"not {service!r}; IAM answers Invalid principal in policy."
+                _('a service principal is a full name such as "{prefix}.amazonaws.com", '
+                "not {service!r}; IAM answers Invalid principal in policy.").format(prefix=(service.split(".")[0] or "ec2"), service=service)
             )
     if for_principal:
         if for_principal in arns:
             return None
         if services:
             return _fail(
-                f"this trusts the service {services[0]}, not you. To let an IAM identity assume "
-                f'the role, use {{"AWS": "{for_principal}"}}.'
+                _("this trusts the service {services}, not you. To let an IAM identity assume "
+                'the role, use {{"AWS": "{for_principal}"}}.').format(services=services[0], for_principal=for_principal)
             )
-        return _fail(f'the principal must be your ARN: {{"AWS": "{for_principal}"}}.')
+        return _fail(_('the principal must be your ARN: {{"AWS": "{for_principal}"}}.').format(for_principal=for_principal))
     if for_service and for_service not in services:
         if SSM in services and for_service == EC2:
             return _fail(
-                "ssm.amazonaws.com trusts Systems Manager itself (hybrid activations, Default "
+                _("ssm.amazonaws.com trusts Systems Manager itself (hybrid activations, Default "
                 "Host Management). An instance's role is assumed by EC2 on the instance's "
-                "behalf: trust ec2.amazonaws.com."
+                "behalf: trust ec2.amazonaws.com.")
             )
         if arns and not services:
             return _fail(
-                f'{arns[0]} is an IAM identity; a role for an instance trusts the service: '
-                f'{{"Service": "{for_service}"}}.'
+                _('{arns} is an IAM identity; a role for an instance trusts the service: '
+                '{{"Service": "{for_service}"}}.').format(arns=arns[0], for_service=for_service)
             )
-        return _fail(f'the principal that assumes this role is {{"Service": "{for_service}"}}.')
+        return _fail(_('the principal that assumes this role is {{"Service": "{for_service}"}}.').format(for_service=for_service))
     if arns and for_service:
         return _fail(
-            f"only {for_service} needs to assume this role; remove the AWS principal {arns[0]}."
+            _("only {for_service} needs to assume this role; remove the AWS principal {arns}.").format(for_service=for_service, arns=arns[0])
         )
     return None
 
@@ -401,33 +403,33 @@ def check_instance_template(template: Any) -> Feedback:
     try:
         doc = _load_template(template)
     except Exception as error:  # noqa: BLE001 - any parse error is the learner's to fix
-        return _fail(f"the template does not parse as YAML or JSON: {str(error).splitlines()[0]}")
+        return _fail(_("the template does not parse as YAML or JSON: {error}").format(error=str(error).splitlines()[0]))
     resources = doc.get("Resources") or {}
     if not isinstance(resources, dict):
-        return _fail("Resources is a mapping of names to resources (Name: {Type: ..., Properties: ...}), not a list.")
+        return _fail(_("Resources is a mapping of names to resources (Name: {Type: ..., Properties: ...}), not a list."))
     instances = {k: v for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::EC2::Instance"}
     if not instances:
-        return _fail("there is no resource of Type AWS::EC2::Instance under Resources.")
+        return _fail(_("there is no resource of Type AWS::EC2::Instance under Resources."))
     name, instance = next(iter(instances.items()))
     props = instance.get("Properties") or {}
     if not isinstance(props, dict):
-        return _fail(f"{name}'s Properties is a mapping (IamInstanceProfile: ..., ImageId: ...).")
+        return _fail(_("{name}'s Properties is a mapping (IamInstanceProfile: ..., ImageId: ...).").format(name=name))
     if not props.get("IamInstanceProfile"):
         return _fail(
-            f"{name} has no IamInstanceProfile: without it the instance has no role, so no "
-            "credentials for Systems Manager."
+            _("{name} has no IamInstanceProfile: without it the instance has no role, so no "
+            "credentials for Systems Manager.").format(name=name)
         )
     if "KeyName" in props:
         return _fail(
-            "remove KeyName: with Systems Manager you never need an SSH key pair (Session "
-            "Manager gives a shell)."
+            _("remove KeyName: with Systems Manager you never need an SSH key pair (Session "
+            "Manager gives a shell).")
         )
     metadata_options = props.get("MetadataOptions") or {}
     tokens = metadata_options.get("HttpTokens") if isinstance(metadata_options, dict) else None
     if tokens != "required":
         return _fail(
-            "require IMDSv2: MetadataOptions: {HttpTokens: required}. Instance metadata is where "
-            "the role's credentials are served; IMDSv2 protects them."
+            _("require IMDSv2: MetadataOptions: {HttpTokens: required}. Instance metadata is where "
+            "the role's credentials are served; IMDSv2 protects them.")
         )
     for resource_name, resource in resources.items():
         if not isinstance(resource, dict):
@@ -436,27 +438,27 @@ def check_instance_template(template: Any) -> Feedback:
         rprops = resource.get("Properties") or {}
         if kind == "AWS::EC2::SecurityGroup" and isinstance(rprops, dict) and rprops.get("SecurityGroupIngress"):
             return _fail(
-                f"{resource_name} has inbound rules: Systems Manager needs none, the agent "
-                "only connects out (HTTPS). Remove SecurityGroupIngress."
+                _("{resource_name} has inbound rules: Systems Manager needs none, the agent "
+                "only connects out (HTTPS). Remove SecurityGroupIngress.").format(resource_name=resource_name)
             )
         if kind == "AWS::EC2::SecurityGroupIngress":
-            return _fail(f"remove {resource_name}: no inbound rule is needed.")
+            return _fail(_("remove {resource_name}: no inbound rule is needed.").format(resource_name=resource_name))
     image = props.get("ImageId")
     if isinstance(image, str) and image.startswith("ami-"):
         return _fail(
-            "a fixed AMI id ages and differs per Region; take it from the public SSM parameter "
+            _("a fixed AMI id ages and differs per Region; take it from the public SSM parameter "
             "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64 through a "
-            "parameter of type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>."
+            "parameter of type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>.")
         )
     if isinstance(image, dict) and "Ref" in image:
         parameters = doc.get("Parameters") or {}
         parameter = (parameters.get(str(image["Ref"])) if isinstance(parameters, dict) else None) or {}
         if not isinstance(parameter, dict) or parameter.get("Type") != "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>":
             return _fail(
-                f"give parameter {image['Ref']} the Type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id> "
-                "and the public SSM parameter as its Default, so the latest AMI is used."
+                _("give parameter {image} the Type AWS::SSM::Parameter::Value<AWS::EC2::Image::Id> "
+                "and the public SSM parameter as its Default, so the latest AMI is used.").format(image=image['Ref'])
             )
-    return Feedback(True, "an instance with a role, IMDSv2, no key and nothing open inbound.")
+    return Feedback(True, _("an instance with a role, IMDSv2, no key and nothing open inbound."))
 
 
 # --------------------------------------------------------------------- the role swap
@@ -474,7 +476,7 @@ def _parse_commands(commands: str | Iterable[str]) -> list[tuple[str, dict[str, 
     elif isinstance(commands, (list, tuple)):
         lines = [str(line) for line in commands]
     else:
-        raise _Unparsable(f"write the commands as text, one per line, or a list of lines, not {type(commands).__name__}.")
+        raise _Unparsable(_("write the commands as text, one per line, or a list of lines, not {commands}.").format(commands=type(commands).__name__))
     parsed = []
     for number, line in enumerate(lines, 1):
         line = line.strip().lstrip("!$ ").strip()
@@ -483,7 +485,7 @@ def _parse_commands(commands: str | Iterable[str]) -> list[tuple[str, dict[str, 
         try:
             words = shlex.split(line)
         except ValueError:
-            raise _Unparsable(f"line {number} has a quote that is not closed; the shell would wait for the rest.") from None
+            raise _Unparsable(_("line {number} has a quote that is not closed; the shell would wait for the rest.").format(number=number)) from None
         if words[:1] == ["aws"]:
             words = words[1:]
         if words[:1] == ["iam"] or words[:1] == ["ec2"]:
@@ -507,49 +509,49 @@ def check_role_swap(commands: str | Iterable[str], *, profile: str, old_role: st
     except _Unparsable as problem:
         return _fail(str(problem))
     if not steps:
-        return _fail("write the commands, one per line, e.g. aws iam ... --instance-profile-name ...")
+        return _fail(_("write the commands, one per line, e.g. aws iam ... --instance-profile-name ..."))
     for operation, options in steps:
         if operation == "update-assume-role-policy":
             return _fail(
-                "update-assume-role-policy changes who may assume a role, not which role is "
-                "in the profile (that was the blog's detour)."
+                _("update-assume-role-policy changes who may assume a role, not which role is "
+                "in the profile (that was the blog's detour).")
             )
         if operation in ("delete-role", "delete-instance-profile"):
-            return _fail("nothing needs deleting: a role can leave a profile and still exist.")
+            return _fail(_("nothing needs deleting: a role can leave a profile and still exist."))
         if operation == "create-instance-profile":
             return _fail(
-                f"a second profile is another valid way out, but this exercise swaps the role "
-                f"inside {profile}."
+                _("a second profile is another valid way out, but this exercise swaps the role "
+                "inside {profile}.").format(profile=profile)
             )
         if operation in ("remove-role-from-instance-profile", "add-role-to-instance-profile"):
             if options.get("instance-profile-name") != profile:
-                return _fail(f"--instance-profile-name must be {profile} in {operation}.")
+                return _fail(_("--instance-profile-name must be {profile} in {operation}.").format(profile=profile, operation=operation))
     names = [op for op, _ in steps]
     remove = ("remove-role-from-instance-profile", {"instance-profile-name": profile, "role-name": old_role})
     add = ("add-role-to-instance-profile", {"instance-profile-name": profile, "role-name": new_role})
     if "add-role-to-instance-profile" not in names:
-        return _fail(f"after the removal, add {new_role} with add-role-to-instance-profile.")
+        return _fail(_("after the removal, add {new_role} with add-role-to-instance-profile.").format(new_role=new_role))
     if "remove-role-from-instance-profile" not in names:
         return _fail(
-            f"adding alone fails with LimitExceeded: {profile} still holds {old_role}. "
-            "Remove it first with remove-role-from-instance-profile."
+            _("adding alone fails with LimitExceeded: {profile} still holds {old_role}. "
+            "Remove it first with remove-role-from-instance-profile.").format(profile=profile, old_role=old_role)
         )
     if names.index("add-role-to-instance-profile") < names.index("remove-role-from-instance-profile"):
         return _fail(
-            f"order matters: while {old_role} is in {profile} the add fails with LimitExceeded. "
-            "Remove first, then add."
+            _("order matters: while {old_role} is in {profile} the add fails with LimitExceeded. "
+            "Remove first, then add.").format(old_role=old_role, profile=profile)
         )
     for (operation, options), (expected_op, expected) in zip(
         [s for s in steps if s[0] in (remove[0], add[0])], (remove, add)
     ):
         if options.get("role-name") != expected["role-name"]:
             return _fail(
-                f"{operation} takes --role-name {expected['role-name']}, not "
-                f"{options.get('role-name') or 'nothing'}."
+                _("{operation} takes --role-name {expected}, not "
+                "{options}.").format(operation=operation, expected=expected['role-name'], options=options.get('role-name') or 'nothing')
             )
     if len(steps) > 2:
-        return _fail("two commands are enough: remove, then add.")
-    return Feedback(True, f"{profile} now holds {new_role}; instances using {profile} get its credentials at their next credential refresh.")
+        return _fail(_("two commands are enough: remove, then add."))
+    return Feedback(True, _("{profile} now holds {new_role}; instances using {profile} get its credentials at their next credential refresh.").format(profile=profile, new_role=new_role))
 
 
 # ------------------------------------------------------------------------ iam:PassRole
@@ -575,7 +577,7 @@ def check_pass_role_policy(document: Any, *, role_arn: str, service: str = EC2) 
         return error
     statements = [s for s in _as_list(policy.get("Statement", [])) if isinstance(s, dict)]
     if not statements:
-        return _fail("the policy needs a Statement list with one statement for iam:PassRole.")
+        return _fail(_("the policy needs a Statement list with one statement for iam:PassRole."))
 
     def actions(statement: dict) -> list[str]:
         return [str(a).lower() for a in _as_list(statement.get("Action", []))]
@@ -588,68 +590,68 @@ def check_pass_role_policy(document: Any, *, role_arn: str, service: str = EC2) 
     passing = [s for s in statements if grants(s)]
     if not passing:
         if any("iam:passrole" in actions(s) for s in statements):
-            return _fail('the iam:PassRole statement needs "Effect": "Allow".')
+            return _fail(_('the iam:PassRole statement needs "Effect": "Allow".'))
         return _fail(
-            "no statement allows iam:PassRole: without it run-instances with an instance profile "
-            "fails with UnauthorizedOperation. Add a statement with \"Action\": \"iam:PassRole\"."
+            _("no statement allows iam:PassRole: without it run-instances with an instance profile "
+            "fails with UnauthorizedOperation. Add a statement with \"Action\": \"iam:PassRole\".")
         )
     for statement in passing:
         named = actions(statement)
         if any(a in ("*", "iam:*", "iam:pass*") for a in named):
             return _fail(
-                f"{statement.get('Action')!r} allows far more than passing a role: name the one "
-                "action, \"iam:PassRole\"."
+                _("{statement!r} allows far more than passing a role: name the one "
+                "action, \"iam:PassRole\".").format(statement=statement.get('Action'))
             )
         others = [a for a in _as_list(statement.get("Action", [])) if str(a).lower() != "iam:passrole"]
         if others:
             return _fail(
-                f"keep iam:PassRole in a statement of its own: its Resource is a role, and "
-                f"{', '.join(map(str, others))} act on other resources."
+                _("keep iam:PassRole in a statement of its own: its Resource is a role, and "
+                "{map} act on other resources.").format(map=', '.join(map(str, others)))
             )
         if "NotResource" in statement:
-            return _fail("NotResource allows every other resource; name the role in Resource instead.")
+            return _fail(_("NotResource allows every other resource; name the role in Resource instead."))
         resources = [str(r) for r in _as_list(statement.get("Resource", []))]
         if not resources:
-            return _fail(f'add "Resource": "{role_arn}": the role this person may hand over.')
+            return _fail(_('add "Resource": "{role_arn}": the role this person may hand over.').format(role_arn=role_arn))
         if any("*" in r for r in resources):
             return _fail(
-                f"Resource {resources[0]!r} lets this person hand any role matching it to a "
-                f"service, an administrator's role too: name the one role, \"{role_arn}\"."
+                _("Resource {resources!r} lets this person hand any role matching it to a "
+                "service, an administrator's role too: name the one role, \"{role_arn}\".").format(resources=resources[0], role_arn=role_arn)
             )
         if any(":instance-profile/" in r for r in resources):
             return _fail(
-                f"PassRole's resource is the role, not the instance profile: use \"{role_arn}\"."
+                _("PassRole's resource is the role, not the instance profile: use \"{role_arn}\".").format(role_arn=role_arn)
             )
         if resources != [role_arn]:
-            return _fail(f"Resource must be the role's ARN, {role_arn} (it was {', '.join(resources)}).")
+            return _fail(_("Resource must be the role's ARN, {role_arn} (it was {resources}).").format(role_arn=role_arn, resources=', '.join(resources)))
         condition = statement.get("Condition")
         if not condition:
             return _fail(
-                f"add a Condition so the role can be handed to {service} only: "
-                f'"Condition": {{"StringEquals": {{"iam:PassedToService": "{service}"}}}}.'
+                _("add a Condition so the role can be handed to {service} only: "
+                '"Condition": {{"StringEquals": {{"iam:PassedToService": "{service}"}}}}.').format(service=service)
             )
         if not isinstance(condition, dict):
-            return _fail("Condition is an object: {\"StringEquals\": {\"iam:PassedToService\": ...}}.")
+            return _fail(_("Condition is an object: {\"StringEquals\": {\"iam:PassedToService\": ...}}."))
         operators = {str(k): _lower_keys(v) for k, v in condition.items()}
         found = [(op, keys["iam:passedtoservice"]) for op, keys in operators.items() if "iam:passedtoservice" in keys]
         if not found:
             return _fail(
-                f"the condition key is iam:PassedToService (it names the service receiving the "
-                f"role): {{\"StringEquals\": {{\"iam:PassedToService\": \"{service}\"}}}}."
+                _("the condition key is iam:PassedToService (it names the service receiving the "
+                "role): {{\"StringEquals\": {{\"iam:PassedToService\": \"{service}\"}}}}.").format(service=service)
             )
         operator, value = found[0]
         if operator not in ("StringEquals", "StringLike", "ForAnyValue:StringEquals"):
-            return _fail(f"use the StringEquals operator with iam:PassedToService, not {operator}.")
+            return _fail(_("use the StringEquals operator with iam:PassedToService, not {operator}.").format(operator=operator))
         values = [str(v) for v in _as_list(value)]
         if SSM in values and service != SSM:
             return _fail(
-                f"{SSM} never receives this role: EC2 does, when it launches the instance (the "
-                f"blog's detour again). Use {service}."
+                _("{ssm} never receives this role: EC2 does, when it launches the instance (the "
+                "blog's detour again). Use {service}.").format(ssm=SSM, service=service)
             )
         if values != [service]:
-            return _fail(f"iam:PassedToService must be {service} alone (it was {', '.join(values)}).")
+            return _fail(_("iam:PassedToService must be {service} alone (it was {values}).").format(service=service, values=', '.join(values)))
     return Feedback(
         True,
-        f"this person may hand {role_arn.rsplit('/', 1)[-1]} to {service} and nothing else: "
-        "no other role, no other service.",
+        _("this person may hand {role_arn} to {service} and nothing else: "
+        "no other role, no other service.").format(role_arn=role_arn.rsplit('/', 1)[-1], service=service),
     )

@@ -11,6 +11,7 @@ import sys
 import threading
 
 from .errors import LabError
+from .i18n import _
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -171,65 +172,65 @@ def _workshop_commands(commands) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssmlab",
-        description="Hands-on IAM roles, instance profiles and Systems Manager, offline first.",
+        description=_("Hands-on IAM roles, instance profiles and Systems Manager, offline first."),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
-        "serve", help="run the offline lab as a local AWS endpoint until interrupted"
+        "serve", help=_("run the offline lab as a local AWS endpoint until interrupted")
     )
     serve.add_argument("--port", type=int, default=5000,
-                       help="TCP port on 127.0.0.1 (default 5000; 0: any free port, printed)")
-    serve.add_argument("--seed", type=int, default=1, help="seed for resource ids (default 1)")
-    serve.add_argument("--region", default="us-east-1", help="default Region (us-east-1)")
+                       help=_("TCP port on 127.0.0.1 (default 5000; 0: any free port, printed)"))
+    serve.add_argument("--seed", type=int, default=1, help=_("seed for resource ids (default 1)"))
+    serve.add_argument("--region", default="us-east-1", help=_("default Region (us-east-1)"))
     serve.set_defaults(run=_serve)
 
-    doctor = commands.add_parser("doctor", help="check this install; print the fix for each problem")
+    doctor = commands.add_parser("doctor", help=_("check this install; print the fix for each problem"))
     doctor.add_argument(
         "--aws", action="store_true",
-        help="instead, check the real account in SSMLAB_AWS_ACCOUNT (read-only); ends with GO / NO-GO",
+        help=_("instead, check the real account in SSMLAB_AWS_ACCOUNT (read-only); ends with GO / NO-GO"),
     )
-    doctor.add_argument("--region", help="with --aws: the Region to check (default: AWS_REGION or your config)")
+    doctor.add_argument("--region", help=_("with --aws: the Region to check (default: AWS_REGION or your config)"))
     doctor.set_defaults(run=_doctor)
 
     cleanup = commands.add_parser(
-        "cleanup", help="on the real account, remove what the lab created (its prefix and ssmlab:lab tag)"
+        "cleanup", help=_("on the real account, remove what the lab created (its prefix and ssmlab:lab tag)")
     )
-    cleanup.add_argument("--dry-run", action="store_true", help="only list what would be removed")
+    cleanup.add_argument("--dry-run", action="store_true", help=_("only list what would be removed"))
     cleanup.add_argument(
         "--all-users", action="store_true",
-        help="every attendee's ssmlab-* resources (still only those with the ssmlab:lab tag)",
+        help=_("every attendee's ssmlab-* resources (still only those with the ssmlab:lab tag)"),
     )
-    cleanup.add_argument("--region", help="the Region (default: AWS_REGION or your config)")
+    cleanup.add_argument("--region", help=_("the Region (default: AWS_REGION or your config)"))
     cleanup.set_defaults(run=_cleanup)
 
     scrub = commands.add_parser(
-        "scrub", help="mask account ids, keys and IAM unique ids in notebooks' outputs, metadata and attachments"
+        "scrub", help=_("mask account ids, keys and IAM unique ids in notebooks' outputs, metadata and attachments")
     )
     scrub.add_argument("notebooks", nargs="+", metavar="NOTEBOOK")
     scrub.add_argument(
         "--check", action="store_true",
-        help="change nothing; exit 1 if a notebook would change or a cell's source holds an id",
+        help=_("change nothing; exit 1 if a notebook would change or a cell's source holds an id"),
     )
     scrub.set_defaults(run=_scrub)
 
     diagnose = commands.add_parser(
         "diagnose",
-        help="what `ssm-cli get-diagnostics` would print on an offline lab instance",
+        help=_("what `ssm-cli get-diagnostics` would print on an offline lab instance"),
     )
     diagnose.add_argument("instance_id", metavar="INSTANCE_ID")
     diagnose.add_argument(
-        "--endpoint", help="the offline lab to ask (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
+        "--endpoint", help=_("the offline lab to ask (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)")
     )
     diagnose.set_defaults(run=_diagnose)
 
     session = commands.add_parser(
         "session",
-        help="a Session Manager shell (ssm-user) on an offline lab instance, like `aws ssm start-session`",
+        help=_("a Session Manager shell (ssm-user) on an offline lab instance, like `aws ssm start-session`"),
     )
     session.add_argument("instance_id", metavar="INSTANCE_ID")
     session.add_argument(
-        "--endpoint", help="the offline lab to reach (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
+        "--endpoint", help=_("the offline lab to reach (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)")
     )
     session.set_defaults(run=_session)
     _workshop_commands(commands)

@@ -19,8 +19,11 @@ into the plain text a lesson prints. ``ssmlab.widgets.ProfileMap`` is a thin vie
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
+
+from .i18n import _
 
 __all__ = ["Association", "Snapshot", "render_change", "render_map", "snapshot"]
 
@@ -94,13 +97,22 @@ def snapshot(lab, profiles: Iterable[str], instance_ids: Iterable[str]) -> Snaps
 
 def _roles_text(roles: tuple[str, ...] | None) -> str:
     if roles is None:
-        return "(no such profile)"
-    return ", ".join(roles) if roles else "(no role)"
+        return _("(no such profile)")
+    return ", ".join(roles) if roles else _("(no role)")
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a monospace font: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
 
 
 def render_map(snap: Snapshot) -> str:
     """One picture, in ASCII: instance --association--> instance profile --holds--> role."""
-    rows = [("instance", "association (EC2)", "instance profile (IAM)", "holds role")]
+    rows = [(_("instance"), _("association (EC2)"), _("instance profile (IAM)"), _("holds role"))]
     shown = set()
     for association in snap.associations:
         if association.state == "disassociated":
@@ -116,12 +128,12 @@ def render_map(snap: Snapshot) -> str:
         shown.add(association.profile)
     for profile, roles in snap.profiles:
         if profile not in shown:
-            rows.append(("(no instance)", "", profile, "--> " + _roles_text(roles)))
+            rows.append((_("(no instance)"), "", profile, "--> " + _roles_text(roles)))
     if len(rows) == 1:
-        return "(no instance profile and no association)"
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        return _("(no instance profile and no association)")
+    widths = [max(_width(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows
+        "  ".join(_pad(cell, width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows
     )
 
 
@@ -131,28 +143,30 @@ def render_change(before: Snapshot, after: Snapshot) -> str:
     for profile in sorted({p for p, _ in before.profiles} | {p for p, _ in after.profiles}):
         rows.append(
             (
-                f"instance profile {profile} holds role",
+                _("instance profile {profile} holds role").format(profile=profile),
                 _roles_text(before.roles_in(profile)),
                 _roles_text(after.roles_in(profile)),
             )
         )
     for instance in sorted({a.instance_id for a in before.associations} | {a.instance_id for a in after.associations}):
         was, now = before.association_of(instance), after.association_of(instance)
-        for label, field in (("association", "association_id"), ("association state", "state"), ("profile", "profile")):
+        for label, field in ((_("association"), "association_id"), (_("association state"), "state"), (_("profile"), "profile")):
             rows.append(
                 (
                     f"{instance} {label}",
-                    getattr(was, field) if was else "(none)",
-                    getattr(now, field) if now else "(none)",
+                    getattr(was, field) if was else _("(none)"),
+                    getattr(now, field) if now else _("(none)"),
                 )
             )
-    header = ("", "before", "after")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-    rule = "+-" + "-+-".join("-" * w for w in widths) + "-+---------+"
+    header = ("", _("before"), _("after"))
+    marks = {True: _("same"), False: _("CHANGED")}
+    widths = [max(_width(r[i]) for r in [header, *rows]) for i in range(3)]
+    mark_width = max(7, *(_width(m) for m in marks.values()))
+    rule = "+-" + "-+-".join("-" * w for w in widths) + "-+-" + "-" * mark_width + "-+"
     def line(cells: tuple[str, str, str], mark: str) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + f" | {mark:<7} |"
+        return "| " + " | ".join(_pad(c, w) for c, w in zip(cells, widths)) + f" | {_pad(mark, mark_width)} |"
     out = [rule, line(header, ""), rule]
     for row in rows:
-        out.append(line(row, "same" if row[1] == row[2] else "CHANGED"))
+        out.append(line(row, marks[row[1] == row[2]]))
     out.append(rule)
     return "\n".join(out)

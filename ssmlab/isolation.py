@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import botocore.httpsession
 
 from .errors import LabError
+from .i18n import _
 
 _original_send = None
 _lab_url: str | None = None
@@ -30,7 +31,7 @@ _alive: Callable[[], bool] = lambda: True  # noqa: E731
 
 
 def dead_server_sentence() -> str:
-    return (
+    return _(
         "The offline lab's server in this kernel has stopped answering: run "
         "`lab = ssmlab.start(lesson=N)` again (N: this notebook's number) to start a new one."
     )
@@ -47,14 +48,14 @@ def _guarded_send(self, request):
         if not _same_endpoint(request.url, lab_url):
             where = urlsplit(request.url).netloc or request.url
             raise LabError(
-                f"This client was made before ssmlab.start() and points at {where}: while the "
-                f"offline lab runs, only its endpoint {lab_url} is reached. Make the client again "
-                f"after start() (lab.client(...) or boto3.client(...))."
+                _("This client was made before ssmlab.start() and points at {where}: while the "
+                "offline lab runs, only its endpoint {lab_url} is reached. Make the client again "
+                "after start() (lab.client(...) or boto3.client(...)).").format(where=where, lab_url=lab_url)
             )
         if self._proxy_config.proxy_url_for(request.url):
             raise LabError(
-                "This client was made before ssmlab.start() with a proxy for the lab's endpoint: "
-                "make the client again after start() (lab.client(...) or boto3.client(...))."
+                _("This client was made before ssmlab.start() with a proxy for the lab's endpoint: "
+                "make the client again after start() (lab.client(...) or boto3.client(...)).")
             )
         if not _alive():
             raise LabError(dead_server_sentence())

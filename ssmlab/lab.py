@@ -22,8 +22,9 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.regions
 
-from . import aws_cli, isolation, milestones
+from . import aws_cli, i18n, isolation, milestones
 from .errors import LabError
+from .i18n import _
 from .naming import TAG_KEY, default_prefix, lab_name
 from .scrub import for_display
 
@@ -76,8 +77,8 @@ class RealClock:
     def wait(self, seconds: float, *, progress: bool = True) -> None:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= self.MAX_SECONDS:
             raise LabError(
-                f"A wait is between 0 seconds and {self.MAX_SECONDS // 3600} hours, not {seconds!r}: "
-                "wait in shorter steps."
+                _("A wait is between 0 seconds and {max_seconds} hours, not {seconds!r}: "
+                "wait in shorter steps.").format(max_seconds=self.MAX_SECONDS // 3600, seconds=seconds)
             )
         from tqdm.auto import tqdm
 
@@ -113,8 +114,8 @@ class Lab:
         if service not in self._clients:
             if not isinstance(service, str) or service not in self.session.get_available_services():
                 raise LabError(
-                    f"{service!r} is not a service name boto3 knows: use one such as 'iam', 'sts', "
-                    f"'ec2', 'ssm' or 'cloudformation'."
+                    _("{service!r} is not a service name boto3 knows: use one such as 'iam', 'sts', "
+                    "'ec2', 'ssm' or 'cloudformation'.").format(service=service)
                 )
             config = botocore.config.Config(retries={"mode": "adaptive", "max_attempts": 10})
             self._clients[service] = self.session.client(
@@ -155,9 +156,9 @@ class Lab:
         """
         if not self.offline:
             raise LabError(
-                "lab.diagnose() reads the simulated instance of the offline lab; on a real account run "
+                _("lab.diagnose() reads the simulated instance of the offline lab; on a real account run "
                 "`aws ssm start-automation-execution --document-name AWSSupport-TroubleshootManagedInstance "
-                f"--parameters InstanceId={instance_id}` and read its report in the Systems Manager console."
+                "--parameters InstanceId={instance_id}` and read its report in the Systems Manager console.").format(instance_id=instance_id)
             )
         from .simulation.diagnostics import diagnose
 
@@ -172,8 +173,8 @@ class Lab:
         """
         if not self.offline:
             raise LabError(
-                "lab.start_session() opens the simulated instance's shell of the offline lab; on a real "
-                f"account run `aws ssm start-session --target {instance_id}` with the session-manager-plugin."
+                _("lab.start_session() opens the simulated instance's shell of the offline lab; on a real "
+                "account run `aws ssm start-session --target {instance_id}` with the session-manager-plugin.").format(instance_id=instance_id)
             )
         from .session import Session
 
@@ -192,7 +193,7 @@ class Lab:
         """Offline: the PingStatus Systems Manager shows for ``instance_id`` by the lab clock's
         now (Online, ConnectionLost, or None), read from the simulated agent without a request."""
         if not self.offline:
-            raise LabError("Only the offline lab has a simulated agent; ask describe-instance-information.")
+            raise LabError(_("Only the offline lab has a simulated agent; ask describe-instance-information."))
         from .simulation import agent
 
         return agent.observe(self.account_id, self.region, instance_id).ping_status
@@ -201,7 +202,7 @@ class Lab:
         """Offline: the LastPingDateTime Systems Manager holds for ``instance_id`` by the lab
         clock's now (None before its first report), read from the simulated agent."""
         if not self.offline:
-            raise LabError("Only the offline lab has a simulated agent; ask describe-instance-information.")
+            raise LabError(_("Only the offline lab has a simulated agent; ask describe-instance-information."))
         from .simulation import agent
 
         return agent.observe(self.account_id, self.region, instance_id).last_ping
@@ -212,13 +213,13 @@ class Lab:
         time); on a real account this sleeps, with a progress bar, at most a day."""
         for value in (minutes, seconds):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise LabError(f"lab.wait takes numbers: lab.wait(minutes=30) or lab.wait(seconds=90), not {value!r}.")
+                raise LabError(_("lab.wait takes numbers: lab.wait(minutes=30) or lab.wait(seconds=90), not {value!r}.").format(value=value))
         self.clock.wait(minutes * 60 + seconds, **({} if self.offline else {"progress": progress}))
 
     def __str__(self) -> str:
-        where = "offline lab (moto on loopback)" if self.offline else "REAL AWS account"
+        where = _("offline lab (moto on loopback)") if self.offline else _("REAL AWS account")
         account = self.account_id if self.offline else for_display(self.account_id)
-        return f"ssmlab {where}: account {account}, region {self.region}"
+        return _("ssmlab {where}: account {account}, region {region}").format(where=where, account=account, region=self.region)
 
     def __repr__(self) -> str:  # a cell ending in `lab` shows this: masked like print(lab)
         return f"<{self}>"
@@ -332,18 +333,18 @@ def _start_offline(region: str, seed: int | None, port: int = 0) -> Lab:
         region_name=region,
     )
 
-    def refuse_when_stopped(request, **_):
+    def refuse_when_stopped(request, **_kwargs):
         # A lab client after stop(), or after its server died: one sentence at once,
         # not botocore's retries against a closed port.
         if _endpoint is None:
             raise LabError(
-                "This lab was stopped (ssmlab.stop()): start one again with "
-                "`lab = ssmlab.start(lesson=N)` and make its clients with lab.client(...)."
+                _("This lab was stopped (ssmlab.stop()): start one again with "
+                "`lab = ssmlab.start(lesson=N)` and make its clients with lab.client(...).")
             )
         if _endpoint is not endpoint:
             raise LabError(
-                "This lab's server was replaced by a newer ssmlab.start(): use the lab that "
-                "start() returned, and make clients with its lab.client(...)."
+                _("This lab's server was replaced by a newer ssmlab.start(): use the lab that "
+                "start() returned, and make clients with its lab.client(...).")
             )
         if not endpoint.alive():
             raise LabError(isolation.dead_server_sentence())
@@ -457,6 +458,7 @@ def start(
     prefix: str | None = None,
     port: int = 0,
     quiet: bool = False,
+    language: str | None = None,
 ) -> Lab:
     """Start a lab and make it the one ``!aws`` cells and lab clients talk to.
 
@@ -464,9 +466,12 @@ def start(
     ``"aws"`` (a real account, only once ``SSMLAB_AWS_ACCOUNT`` confirms it). Calling it
     again gives a fresh lab. ``lesson=N`` first rebuilds what lessons before N left.
     ``port`` (offline) is where the endpoint listens when this call starts it (0: any
-    free port).
+    free port). ``language`` (``"en"``, ``"ja"``) is the one the library speaks from now on
+    (``ssmlab/i18n.py``; the Japanese lessons pass ``"ja"``); left out, it stays as it is.
     """
     global _current
+    if language is not None:
+        i18n.set_language(language)
     chosen = _check_arguments(backend, region, lesson, seed, prefix, port)
     was_running, started = _current is not None, False
     try:
@@ -498,8 +503,8 @@ def start(
     if not quiet:
         print(lab)
         if not lab.offline:
-            print(f"Caller: {for_display(lab.caller_arn)}\nNames start with {lab.prefix!r}; "
-                  f"everything created is tagged {TAG_KEY}.")
+            print(_("Caller: {caller}\nNames start with {prefix!r}; "
+                  "everything created is tagged {tag}.").format(caller=for_display(lab.caller_arn), prefix=lab.prefix, tag=TAG_KEY))
     return lab
 
 
@@ -534,16 +539,16 @@ def _check_region(region, *, backend: str) -> None:
         if region in known:
             return
         raise LabError(
-            f"Region {region!r} is not a Region of the offline lab (AWS's commercial Regions, "
-            f"such as us-east-1 or eu-west-1): pass one of those, or leave region out for {DEFAULT_REGION}."
+            _("Region {region!r} is not a Region of the offline lab (AWS's commercial Regions, "
+            "such as us-east-1 or eu-west-1): pass one of those, or leave region out for {default_region}.").format(region=region, default_region=DEFAULT_REGION)
         )
     known = [r for p in resolver.get_available_partitions() for r in resolver.get_available_endpoints("ec2", p)]
     patterns = [p["regionRegex"] for p in data["partitions"]]
     if region in known or any(re.match(pattern, region) for pattern in patterns):
         return
     raise LabError(
-        f"Region {region!r} is not an AWS Region name: set AWS_REGION (or pass region=) to one "
-        f"such as us-east-1; `aws ec2 describe-regions` lists your account's."
+        _("Region {region!r} is not an AWS Region name: set AWS_REGION (or pass region=) to one "
+        "such as us-east-1; `aws ec2 describe-regions` lists your account's.").format(region=region)
     )
 
 
@@ -552,33 +557,33 @@ def _check_arguments(backend, region, lesson, seed, prefix, port) -> str:
     if backend is not None and not isinstance(backend, str):
         hint = f" For lesson {backend}, write start(lesson={backend})." if isinstance(backend, int) else ""
         raise LabError(
-            f"start()'s first argument is the backend, 'offline' or 'aws', not {backend!r}.{hint}"
+            _("start()'s first argument is the backend, 'offline' or 'aws', not {backend!r}.{hint}").format(backend=backend, hint=hint)
         )
     chosen = (backend or os.environ.get("SSMLAB_BACKEND") or "offline").strip().lower()
     if chosen not in BACKENDS:
         raise LabError(
-            f"Unknown backend {chosen!r}: use 'offline' (the default, no AWS account) or "
-            f"'aws' (a real account you confirm with SSMLAB_AWS_ACCOUNT)."
+            _("Unknown backend {chosen!r}: use 'offline' (the default, no AWS account) or "
+            "'aws' (a real account you confirm with SSMLAB_AWS_ACCOUNT).").format(chosen=chosen)
         )
     if lesson is not None:
         from .replay import LESSONS
 
         if isinstance(lesson, bool) or not isinstance(lesson, int) or lesson not in LESSONS:
             raise LabError(
-                f"There is no lesson {lesson!r}: use a lesson number from {LESSONS.start} to "
-                f"{LESSONS.stop - 1}, as in the notebook's file name."
+                _("There is no lesson {lesson!r}: use a lesson number from {start} to "
+                "{last}, as in the notebook's file name.").format(lesson=lesson, start=LESSONS.start, last=LESSONS.stop - 1)
             )
     if region is not None:
         if not isinstance(region, str) or not region.strip():
-            raise LabError(f"region is a Region name such as 'us-east-1', not {region!r}.")
+            raise LabError(_("region is a Region name such as 'us-east-1', not {region!r}.").format(region=region))
         _check_region(region, backend=chosen)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise LabError(f"seed is a whole number (the same seed gives the same ids), not {seed!r}.")
+        raise LabError(_("seed is a whole number (the same seed gives the same ids), not {seed!r}.").format(seed=seed))
     if prefix is not None and not isinstance(prefix, str):
-        raise LabError(f"prefix is text such as 'ssmlab-ada-', not {prefix!r}.")
+        raise LabError(_("prefix is text such as 'ssmlab-ada-', not {prefix!r}.").format(prefix=prefix))
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise LabError(
-            f"Port {port!r} is not a TCP port: choose one from 1 to 65535, or 0 for any free port."
+            _("Port {port!r} is not a TCP port: choose one from 1 to 65535, or 0 for any free port.").format(port=port)
         )
     return chosen
 

@@ -12,6 +12,7 @@ import os
 import re
 
 from .errors import LabError
+from .i18n import _
 
 TAG_KEY = "ssmlab:lab"
 
@@ -34,12 +35,12 @@ def lab_name(base: str, prefix: str = "") -> str:
     name = f"{prefix}{base}"
     if not _NAME_PATTERN.match(name):
         raise LabError(
-            f"{name!r} is not a name every resource in the lab accepts: use letters, digits "
-            f"and hyphens, starting with a letter."
+            _("{name!r} is not a name every resource in the lab accepts: use letters, digits "
+            "and hyphens, starting with a letter.").format(name=name)
         )
     if len(name) > MAX_NAME_LENGTH:
         raise LabError(
-            f"{name!r} is {len(name)} characters, over IAM's limit of {MAX_NAME_LENGTH} for a "
-            f"role name: set a shorter SSMLAB_PREFIX (now {prefix!r})."
+            _("{name!r} is {length} characters, over IAM's limit of {max_name_length} for a "
+            "role name: set a shorter SSMLAB_PREFIX (now {prefix!r}).").format(name=name, length=len(name), max_name_length=MAX_NAME_LENGTH, prefix=prefix)
         )
     return name

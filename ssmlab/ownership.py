@@ -37,6 +37,7 @@ from typing import Callable
 from botocore.exceptions import ClientError
 
 from .errors import LabError
+from .i18n import _
 from .naming import MAX_NAME_LENGTH, TAG_KEY
 
 ALL_USERS_PREFIX = "ssmlab-"
@@ -63,22 +64,22 @@ def check_prefix(prefix: str, longest_base: str = "") -> str:
     """``prefix`` if a real-account lab may use it, else LabError in one sentence."""
     if not isinstance(prefix, str) or not prefix.strip():
         raise LabError(
-            f"On a real account the lab needs a name prefix, and {prefix!r} is empty: leave "
-            f"{PREFIX_VARIABLE} unset for the default ssmlab-<user>- or set it to one such "
-            f"as ssmlab-ada-."
+            _("On a real account the lab needs a name prefix, and {prefix!r} is empty: leave "
+            "{prefix_variable} unset for the default ssmlab-<user>- or set it to one such "
+            "as ssmlab-ada-.").format(prefix=prefix, prefix_variable=PREFIX_VARIABLE)
         )
     if not _PREFIX_PATTERN.match(prefix) or not prefix.rstrip("-"):
         raise LabError(
-            f"The prefix {prefix!r} is not one every lab name accepts: use a letter, then "
-            f"letters, digits and hyphens, ending in a hyphen (for example ssmlab-ada-), "
-            f"in {PREFIX_VARIABLE} or prefix=."
+            _("The prefix {prefix!r} is not one every lab name accepts: use a letter, then "
+            "letters, digits and hyphens, ending in a hyphen (for example ssmlab-ada-), "
+            "in {prefix_variable} or prefix=.").format(prefix=prefix, prefix_variable=PREFIX_VARIABLE)
         )
     room = MAX_NAME_LENGTH - len(longest_base)
     if len(prefix) > room:
         raise LabError(
-            f"The prefix {prefix!r} is {len(prefix)} characters, so the name "
-            f"{prefix + longest_base!r} would be over IAM's limit of {MAX_NAME_LENGTH} for a "
-            f"role name: set a shorter {PREFIX_VARIABLE} (at most {room} characters)."
+            _("The prefix {prefix!r} is {length} characters, so the name "
+            "{name!r} would be over IAM's limit of {max_name_length} for a "
+            "role name: set a shorter {prefix_variable} (at most {room} characters).").format(prefix=prefix, length=len(prefix), name=prefix + longest_base, max_name_length=MAX_NAME_LENGTH, prefix_variable=PREFIX_VARIABLE, room=room)
         )
     return prefix
 
@@ -222,9 +223,9 @@ def not_the_labs(lab, kind: str, name: str) -> LabError:
     """The one sentence: what is not the lab's, and what to do."""
     where = f"named {name}" if kind != "instance" else name
     return LabError(
-        f"The {kind} {where} is not the lab's (it lacks the tag {TAG_KEY}={tag_value(lab.prefix)} "
-        f"or the prefix {lab.prefix}), so the lab will not change or delete it: this lab "
-        f"acts only on what it created."
+        _("The {kind} {where} is not the lab's (it lacks the tag {tag_key}={tag_value} "
+        "or the prefix {prefix}), so the lab will not change or delete it: this lab "
+        "acts only on what it created.").format(kind=kind, where=where, tag_key=TAG_KEY, tag_value=tag_value(lab.prefix), prefix=lab.prefix)
     )
 
 
@@ -242,10 +243,10 @@ def refuse_lookalikes(lab, names: dict[str, tuple[str, str]]) -> None:
     for kind, name in names.values():
         if state(lab, kind, name) == FOREIGN:
             raise LabError(
-                f"A {kind} named {name} already exists in this account without the tag "
-                f"{TAG_KEY}={tag_value(lab.prefix)}, so the lab will not use, change or delete "
-                f"it: set another {PREFIX_VARIABLE} (for example {PREFIX_VARIABLE}="
-                f"{tag_value(lab.prefix)}-2-), or remove that {kind} yourself, then start again."
+                _("A {kind} named {name} already exists in this account without the tag "
+                "{tag_key}={tag_value}, so the lab will not use, change or delete "
+                "it: set another {prefix_variable} (for example {prefix_variable}="
+                "{tag_value}-2-), or remove that {kind} yourself, then start again.").format(kind=kind, name=name, tag_key=TAG_KEY, tag_value=tag_value(lab.prefix), prefix_variable=PREFIX_VARIABLE)
             )
 
 

@@ -42,9 +42,18 @@ LISTENERS: list = []
 
 
 def register(milestone_id: str, label: str) -> Milestone:
+    """``label`` in English, marked for the catalog where it is written
+    (``register("lesson-06-online", N_("…"))``); :func:`label` shows it in the lesson's language."""
     milestone = Milestone(milestone_id, label)
     MILESTONES[milestone_id] = milestone
     return milestone
+
+
+def label(milestone_id: str) -> str:
+    """The milestone's label in the library's language (``ssmlab/i18n.py``); an unregistered
+    id is its own label."""
+    known = MILESTONES.get(milestone_id)
+    return _(known.label) if known else milestone_id
 
 
 def path() -> Path:
@@ -58,9 +67,9 @@ def _read(file: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:
-        raise LabError(f"The progress file {file} cannot be read ({error}); move it aside and record again.") from None
+        raise LabError(_("The progress file {file} cannot be read ({error}); move it aside and record again.").format(file=file, error=error)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("milestones"), dict):
-        raise LabError(f"{file} is not an ssmlab progress file (format {FORMAT}); move it aside and record again.")
+        raise LabError(_("{file} is not an ssmlab progress file (format {format}); move it aside and record again.").format(file=file, format=FORMAT))
     return {str(k): str(v) for k, v in data["milestones"].items()}
 
 
@@ -107,9 +116,9 @@ def import_text(text: str) -> int:
     try:
         data = json.loads(text)
     except ValueError:
-        raise LabError("That is not exported ssmlab progress (not JSON); paste what export_text() printed.") from None
+        raise LabError(_("That is not exported ssmlab progress (not JSON); paste what export_text() printed.")) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("milestones"), dict):
-        raise LabError(f"That is not exported ssmlab progress (format {FORMAT}); paste what export_text() printed.")
+        raise LabError(_("That is not exported ssmlab progress (format {format}); paste what export_text() printed.").format(format=FORMAT))
     current = milestones()
     new = 0
     for key, when in data["milestones"].items():

@@ -42,6 +42,7 @@ from botocore.exceptions import ClientError
 
 from . import ownership, templates, waiting
 from .errors import LabError
+from .i18n import _
 
 #: The lessons there are; ``start(lesson=N)`` accepts these numbers.
 LESSONS = range(0, 8)
@@ -99,8 +100,8 @@ def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
     """
     if isinstance(lesson, bool) or not isinstance(lesson, int) or lesson not in LESSONS:
         raise LabError(
-            f"There is no lesson {lesson!r}: use a lesson number from {LESSONS.start} to "
-            f"{LESSONS.stop - 1}, as in the notebook's file name."
+            _("There is no lesson {lesson!r}: use a lesson number from {start} to "
+            "{last}, as in the notebook's file name.").format(lesson=lesson, start=LESSONS.start, last=LESSONS.stop - 1)
         )
     n = names(lab)
     if clear if clear is not None else not lab.offline:

@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from .errors import LabError
+from .i18n import _
 
 PROMPT = "sh-5.2$ "
 TARGET = "AmazonSSM.SsmlabSession"
@@ -55,12 +56,12 @@ def _call(endpoint: str, region: str, access_key: str, body: dict) -> dict:
         try:
             payload = json.loads(raw or b"{}")
         except ValueError:
-            raise LabError(f"The offline lab answered HTTP {error.code}: {raw[:200]!r}") from None
+            raise LabError(_("The offline lab answered HTTP {code}: {raw!r}").format(code=error.code, raw=raw[:200])) from None
         code = str(payload.get("__type", error.code)).rsplit("#", 1)[-1]
         raise SessionError(code, payload.get("message") or payload.get("Message") or "") from None
     except urllib.error.URLError as error:
         raise LabError(
-            f"The offline lab at {endpoint} cannot be reached ({error.reason}); start it with `ssmlab serve`."
+            _("The offline lab at {endpoint} cannot be reached ({reason}); start it with `ssmlab serve`.").format(endpoint=endpoint, reason=error.reason)
         ) from None
 
 
@@ -85,7 +86,7 @@ class Session:
 
     def run(self, line: str) -> str:
         if self.ended:
-            raise LabError(f"Session {self.session_id} has ended; start another with lab.start_session(...).")
+            raise LabError(_("Session {session_id} has ended; start another with lab.start_session(...).").format(session_id=self.session_id))
         answer = _call(self.endpoint, self.region, self.access_key,
                        {"Action": "Run", "SessionId": self.session_id, "Line": line})
         self.ended = bool(answer.get("Ended"))

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError, WaiterError
 
 from .errors import LabError
 from .milestones import on_pass
+from .i18n import N_, _
 
 #: The two messages of IAM's eventual consistency seen by EC2 (docs/aws-facts.md#core-6); nothing else
 #: is retried, so a real mistake (a misspelt profile) still fails after the retries.
@@ -239,10 +240,9 @@ def create_stack(lab, *, sleep: Callable[[float], None] = time.sleep, **create_a
             continue
         break
     raise LabError(
-        f"Stack {stack} failed ({status}): "
-        + ("; ".join(reasons) if reasons else "it reported no reason")
-        + ". Read its events with `aws cloudformation describe-stack-events --stack-name "
-        f"{stack}`; `ssmlab cleanup` deletes it."
+        _("Stack {stack} failed ({status}): {reasons}. Read its events with `aws cloudformation "
+          "describe-stack-events --stack-name {stack}`; `ssmlab cleanup` deletes it.").format(
+            stack=stack, status=status, reasons="; ".join(reasons) if reasons else _("it reported no reason"))
     )
 
 
@@ -251,25 +251,25 @@ def create_stack(lab, *, sleep: Callable[[float], None] = time.sleep, **create_a
 #: AWS's checklist for an instance missing from Fleet Manager (docs/aws-facts.md#core-5), most likely
 #: first for this lab's journey.
 CHECKLIST = (
-    "its instance profile's role may not allow ssm:UpdateInstanceInformation (attach "
-    "AmazonSSMManagedInstanceCore)",
-    "the instance may have no instance profile",
-    "it may have no network path to the ssm, ssmmessages and ec2messages endpoints "
-    "(HTTPS out through an internet or NAT gateway, or VPC interface endpoints)",
-    "instance metadata may be unreachable",
-    "the SSM Agent may not be installed or running",
-    "you may be looking in another Region",
+    N_("its instance profile's role may not allow ssm:UpdateInstanceInformation (attach "
+       "AmazonSSMManagedInstanceCore)"),
+    N_("the instance may have no instance profile"),
+    N_("it may have no network path to the ssm, ssmmessages and ec2messages endpoints "
+       "(HTTPS out through an internet or NAT gateway, or VPC interface endpoints)"),
+    N_("instance metadata may be unreachable"),
+    N_("the SSM Agent may not be installed or running"),
+    N_("you may be looking in another Region"),
 )
 
 
 def not_managed_message(instance_id: str, minutes: float) -> str:
-    causes = "; ".join(CHECKLIST)
-    return (
-        f"{instance_id} did not become a managed instance within {minutes:g} minute(s). "
-        f"Likely causes, from AWS's checklist: {causes}. An agent that was refused backs "
-        f"off for up to 30 minutes: after fixing the cause, make it retry now with "
-        f"`aws ec2 reboot-instances --instance-ids {instance_id}`, then wait again."
-    )
+    causes = "; ".join(_(cause) for cause in CHECKLIST)
+    return _(
+        "{instance_id} did not become a managed instance within {minutes:g} minute(s). "
+        "Likely causes, from AWS's checklist: {causes}. An agent that was refused backs "
+        "off for up to 30 minutes: after fixing the cause, make it retry now with "
+        "`aws ec2 reboot-instances --instance-ids {instance_id}`, then wait again."
+    ).format(instance_id=instance_id, minutes=minutes, causes=causes)
 
 
 def managed_instance(lab, instance_id: str) -> dict | None:

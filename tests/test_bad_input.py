@@ -84,6 +84,7 @@ for label, call in [
     ("start(port=-1)", lambda c: ssmlab.start(port=-1, quiet=True)),
     ("start(port='80')", lambda c: ssmlab.start(port="80", quiet=True)),
     ("start(prefix=5)", lambda c: ssmlab.start(prefix=5, quiet=True)),
+    ("start(language='fr')", lambda c: ssmlab.start(language="fr", quiet=True)),
 ]:
     add(label, "LabError", call, refused_start=True)
 

@@ -15,7 +15,11 @@ in Chromium, runs all its cells as a learner would (JupyterLab runs on past the 
    link turns red; applying EC2 again turns it green;
 4. the check box's "Check" gives the checker's specific hint, then "Correct" for a fixed answer.
 
-Screenshots go to ``test-artifacts/browser/`` (gitignored). The browser is
+A second test opens the Japanese edition of the lesson (``notebooks/ja/``) in JupyterLab's
+Japanese interface (the language pack) and checks that the menus, the lab map and the check
+box speak Japanese while AWS's names stay as AWS writes them.
+
+Screenshots go to ``test-artifacts/browser/`` and ``test-artifacts/browser-ja/`` (gitignored). The browser is
 ``/usr/bin/chromium`` (``make test`` installs it; Playwright never downloads one).
 """
 
@@ -37,7 +41,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "notebooks" / "02-trust-policy-and-instance-profile.ipynb"
+DEMO_JA = ROOT / "notebooks" / "ja" / DEMO.name
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+ARTIFACTS_JA = ROOT / "test-artifacts" / "browser-ja"
+#: JupyterLab's interface language (the jupyterlab-language-pack-ja-JP package), as `make lab-ja` sets it.
+JAPANESE_UI = {"@jupyterlab/translation-extension/plugin.jupyterlab-settings": {"locale": "ja_JP"}}
 CHROMIUM = os.environ.get("SSMLAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -81,15 +89,17 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture
-def jupyterlab(tmp_path):
-    """(base URL, token) of a JupyterLab serving a copy of lesson 02; stopped after."""
+def jupyterlab(tmp_path, request):
+    """(base URL, token) of a JupyterLab serving a copy of lesson 02 (or the edition the test
+    passes as the fixture's param); stopped after."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's chromium with apt-get).")
+    demo = getattr(request, "param", DEMO)
     work = tmp_path / "work"
     work.mkdir()
-    shutil.copy(DEMO, work / DEMO.name)
+    shutil.copy(demo, work / demo.name)
     settings = tmp_path / "settings"
-    for name, values in SETTINGS.items():
+    for name, values in {**SETTINGS, **(JAPANESE_UI if demo == DEMO_JA else {})}.items():
         path = settings / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
@@ -130,7 +140,8 @@ def jupyterlab(tmp_path):
                 proc.wait(timeout=wait)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
-        shutil.copy(log, ARTIFACTS / "jupyterlab.log") if ARTIFACTS.is_dir() else None
+        artifacts = ARTIFACTS_JA if demo == DEMO_JA else ARTIFACTS
+        shutil.copy(log, artifacts / "jupyterlab.log") if artifacts.is_dir() else None
 
 
 def _link(page, name: str):
@@ -225,3 +236,74 @@ def test_widgets_render_and_respond_in_chromium(jupyterlab):
         finally:
             browser.close()
     assert time.monotonic() - started < 150, "the browser part took too long"
+
+
+def _open_and_run_all(page, base: str, token: str, name: str) -> None:
+    page.goto(f"{base}/lab/tree/{name}?token={token}", timeout=60_000)
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook", timeout=60_000)
+    page.evaluate(
+        """async () => {
+            const app = window.jupyterapp;
+            await app.restored;
+            const panel = app.shell.currentWidget;
+            await panel.context.ready;
+            await panel.sessionContext.ready;
+            await app.commands.execute('notebook:clear-all-cell-outputs');
+            await app.commands.execute('notebook:run-all-cells');
+        }"""
+    )
+    page.wait_for_selector(".ssmlab-check-box", timeout=CELLS_TIMEOUT)
+
+
+@pytest.mark.parametrize("jupyterlab", [DEMO_JA], indirect=True, ids=["ja"])
+def test_the_japanese_edition_in_japanese_jupyterlab(jupyterlab):
+    from playwright.sync_api import expect, sync_playwright
+
+    fonts = subprocess.run(["fc-list", ":lang=ja", "file"], capture_output=True, text=True).stdout
+    assert fonts.strip(), "no Japanese font (the screenshots would show boxes): run `make browser`"
+    base, token = jupyterlab
+    ARTIFACTS_JA.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACTS_JA.glob("*.png"):
+        old.unlink()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="ja-JP")
+            page.set_default_timeout(STEP_TIMEOUT)
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            _open_and_run_all(page, base, token, DEMO_JA.name)
+
+            # JupyterLab's own menus, from the language pack.
+            expect(page.locator("#jp-MainMenu")).to_contain_text("ファイル")
+            # The lesson's prose, and the library's words in the lab map: the names AWS uses
+            # (the action, the data-link keys the English test reads) stay as they are.
+            expect(page.locator(".jp-MarkdownOutput").first).to_contain_text("信頼ポリシーとインスタンスプロファイル")
+            permissions = _link(page, "permissions policies")
+            expect(permissions).to_have_attribute("data-ok", "false")
+            expect(permissions).to_contain_text("許可ポリシー")
+            expect(permissions).to_contain_text("ロールに ssm:UpdateInstanceInformation がありません")
+            expect(_link(page, "trust policy")).to_contain_text("ec2.amazonaws.com は sts:AssumeRole を呼び出せます")
+            page.locator(".ssmlab-lab-map").screenshot(path=ARTIFACTS_JA / "1-lab-map.png")
+
+            # The check box: the checker's hint in Japanese, AWS's error text inside it in English.
+            check_box = page.locator(".ssmlab-check-box")
+            check_box.locator(".ssmlab-check").click()
+            feedback = check_box.locator(".ssmlab-feedback")
+            expect(feedback).to_contain_text("Resource を削除してください")
+            expect(feedback).to_contain_text("MalformedPolicyDocument: Has prohibited field Resource")
+            check_box.locator("textarea").fill(
+                '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+                '"Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
+            )
+            check_box.locator(".ssmlab-check").click()
+            expect(feedback).to_contain_text("正解:")
+            check_box.screenshot(path=ARTIFACTS_JA / "2-check-box.png")
+            page.screenshot(path=ARTIFACTS_JA / "3-lesson-02-ja.png")
+            assert not errors, f"JavaScript errors in the page: {errors}"
+        except Exception:
+            page.screenshot(path=ARTIFACTS_JA / "failure.png")
+            raise
+        finally:
+            browser.close()

@@ -3,7 +3,8 @@ notebook stores: lessons work after their predecessors in the same kernel, and a
 re-run top to bottom prints the same outputs (issue: the lessons' behaviour that must hold).
 
 The lessons' cells, with their stored outputs and tags, are put into one notebook, and nbval
-checks it strictly with the lessons' own sanitize file.
+checks it strictly with the lessons' own sanitize file. Each edition (English, and the
+Japanese one generated from it, notebooks/ja) is checked so.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+EDITIONS = {"en": LESSONS, "ja": sorted((NOTEBOOKS / "ja").glob("[0-9][0-9]-*.ipynb"))}
 
 
-def test_all_lessons_in_one_kernel_then_the_last_again(tmp_path):
+@pytest.mark.parametrize("edition", EDITIONS)
+def test_all_lessons_in_one_kernel_then_the_last_again(tmp_path, edition):
+    LESSONS = EDITIONS[edition]
+    assert len(LESSONS) == len(EDITIONS["en"]), f"the {edition} edition lacks lessons"
     combined = nbformat.v4.new_notebook()
     for path in [*LESSONS, LESSONS[-1]]:
         lesson = nbformat.read(path, as_version=4)

@@ -29,6 +29,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+from ..i18n import _
 from . import agent
 
 MAX_TABLE_WIDTH = 80  # maxTableWidth in agent/cli/clicommand/getdiagnostics.go
@@ -137,14 +138,14 @@ def _why_not(state: agent.AgentState) -> str:
     if state.failed_checks:
         return "; ".join(f"{c.name}: {c.detail}" for c in state.failed_checks)
     if state.agent_phase in (agent.AgentPhase.SLEEPING, agent.AgentPhase.HIBERNATING):
-        return (
+        return _(
             "every check passes now, but its agent is backing off after an earlier refusal "
-            f"({state.agent_phase}); it retries by itself (within 30 minutes), or at once after "
-            f"`aws ec2 reboot-instances --instance-ids {state.instance_id}`"
-        )
+            "({phase}); it retries by itself (within 30 minutes), or at once after "
+            "`aws ec2 reboot-instances --instance-ids {instance_id}`"
+        ).format(phase=state.agent_phase, instance_id=state.instance_id)
     if state.agent_phase == agent.AgentPhase.STOPPED:
-        return "the amazon-ssm-agent service is stopped (`sudo systemctl start amazon-ssm-agent`)"
-    return f"its agent has not registered yet ({state.agent_phase})"
+        return _("the amazon-ssm-agent service is stopped (`sudo systemctl start amazon-ssm-agent`)")
+    return _("its agent has not registered yet ({phase})").format(phase=state.agent_phase)
 
 
 def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = True) -> str:
@@ -171,13 +172,13 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
     out += "[ec2-user@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n"
     out += "\n".join(state.log) + "\n"
     verdict = (
-        f"\nssmlab: {instance_id} is registered with Systems Manager (PingStatus {state.ping_status}"
-        + (f"; credentials from the {state.credential_source}" if state.credential_source else "")
-        + ").\n"
+        "\n" + _("ssmlab: {instance_id} is registered with Systems Manager (PingStatus {ping}{source}).").format(
+            instance_id=instance_id, ping=state.ping_status,
+            source=_("; credentials from the {source}").format(source=state.credential_source)
+            if state.credential_source else "") + "\n"
         if state.registered
-        else f"\nssmlab: {instance_id} is NOT registered with Systems Manager: "
-        + _why_not(state)
-        + "\n"
+        else "\n" + _("ssmlab: {instance_id} is NOT registered with Systems Manager: {why}").format(
+            instance_id=instance_id, why=_why_not(state)) + "\n"
     )
     return out + verdict
 

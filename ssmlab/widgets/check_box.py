@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..checks import Feedback
+from ..i18n import _
 
 
 @dataclass
@@ -52,5 +53,6 @@ class CheckModel:
         return self.feedback
 
     def text(self) -> str:
-        verdict = str(self.feedback) if self.feedback is not None else "not checked yet"
-        return f"Check ({self.title}; answer: {', '.join(self.fields)}): {verdict}"
+        verdict = str(self.feedback) if self.feedback is not None else _("not checked yet")
+        return _("Check ({title}; answer: {fields}): {verdict}").format(
+            title=self.title, fields=", ".join(self.fields), verdict=verdict)

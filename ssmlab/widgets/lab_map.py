@@ -26,15 +26,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import unquote
 
+from ..i18n import N_, _
+
 EC2 = "ec2.amazonaws.com"
 REGISTRATION = "ssm:UpdateInstanceInformation"
 
-ROLE = "role"
-TRUST = "trust policy"
-PERMISSIONS = "permissions policies"
-PROFILE = "instance profile"
-INSTANCE = "EC2 instance"
-SYSTEMS_MANAGER = "Systems Manager"
+ROLE = N_("role")
+TRUST = N_("trust policy")
+PERMISSIONS = N_("permissions policies")
+PROFILE = N_("instance profile")
+INSTANCE = N_("EC2 instance")
+SYSTEMS_MANAGER = N_("Systems Manager")
 CHAIN = (ROLE, TRUST, PERMISSIONS, PROFILE, INSTANCE, SYSTEMS_MANAGER)
 
 
@@ -47,7 +49,7 @@ class Link:
     reason: str
 
     def __str__(self) -> str:
-        return f"{'✓' if self.ok else '✗'} {self.name:<21}{self.reason}"
+        return f"{'✓' if self.ok else '✗'} {_(self.name):<21}{self.reason}"
 
 
 @dataclass
@@ -120,8 +122,8 @@ def gather(lab, role: str, profile: str, *, with_documents: bool) -> Facts:
 
 def role_link(facts: Facts, role: str) -> Link:
     if facts.role is None:
-        return Link(ROLE, False, f"no role {role} (lesson 02 creates it)")
-    return Link(ROLE, True, f"{role} exists")
+        return Link(ROLE, False, _("no role {role} (lesson 02 creates it)").format(role=role))
+    return Link(ROLE, True, _("{role} exists").format(role=role))
 
 
 def trust_link(facts: Facts, role: str) -> Link:
@@ -129,7 +131,7 @@ def trust_link(facts: Facts, role: str) -> Link:
     from ..simulation import policy
 
     if facts.trust is None:
-        return Link(TRUST, False, "no role, so no trust policy")
+        return Link(TRUST, False, _("no role, so no trust policy"))
     verdict = policy.evaluate_trust(facts.trust, EC2).decision
     services = sorted(
         {
@@ -141,12 +143,12 @@ def trust_link(facts: Facts, role: str) -> Link:
     )
     if verdict == policy.ALLOWED:
         others = [s for s in services if s != EC2]
-        extra = f" (also trusts {', '.join(others)}: not needed by an instance)" if others else ""
-        return Link(TRUST, True, f"{EC2} may call sts:AssumeRole{extra}")
+        extra = _(" (also trusts {others}: not needed by an instance)").format(others=", ".join(others)) if others else ""
+        return Link(TRUST, True, _("{ec2} may call sts:AssumeRole{extra}").format(ec2=EC2, extra=extra))
     if verdict == policy.EXPLICIT_DENY:
-        return Link(TRUST, False, f"explicitly denies {EC2}: EC2 cannot give the role to an instance")
-    named = f"it trusts {', '.join(services)}" if services else "it names no service"
-    return Link(TRUST, False, f"{EC2} may not assume {role} ({named}): EC2 cannot give it to an instance")
+        return Link(TRUST, False, _("explicitly denies {ec2}: EC2 cannot give the role to an instance").format(ec2=EC2))
+    named = _("it trusts {services}").format(services=", ".join(services)) if services else _("it names no service")
+    return Link(TRUST, False, _("{ec2} may not assume {role} ({named}): EC2 cannot give it to an instance").format(ec2=EC2, role=role, named=named))
 
 
 def _as_list(value: Any) -> list:
@@ -154,42 +156,42 @@ def _as_list(value: Any) -> list:
 
 
 def _policy_names(facts: Facts) -> str:
-    names = [p["PolicyName"] for p in facts.attached] + [f"{n} (inline)" for n in facts.inline]
+    names = [p["PolicyName"] for p in facts.attached] + [_("{name} (inline)").format(name=n) for n in facts.inline]
     return ", ".join(names)
 
 
 def permissions_link(facts: Facts, verdict: str) -> Link:
     """``verdict`` is 'allow', 'deny', 'boundary' or 'neutral' for ssm:UpdateInstanceInformation."""
     if facts.role is None:
-        return Link(PERMISSIONS, False, "no role, so no permissions")
+        return Link(PERMISSIONS, False, _("no role, so no permissions"))
     names = _policy_names(facts)
     if verdict == "allow":
-        return Link(PERMISSIONS, True, f"{names} allows {REGISTRATION}")
+        return Link(PERMISSIONS, True, _("{names} allows {registration}").format(names=names, registration=REGISTRATION))
     if verdict == "deny":
-        return Link(PERMISSIONS, False, f"a policy explicitly denies {REGISTRATION} ({names})")
+        return Link(PERMISSIONS, False, _("a policy explicitly denies {registration} ({names})").format(registration=REGISTRATION, names=names))
     if verdict == "boundary":
-        return Link(PERMISSIONS, False, f"the permissions boundary does not allow {REGISTRATION}")
-    having = f"attached: {names}" if names else "no policy attached"
-    return Link(PERMISSIONS, False, f"role lacks {REGISTRATION} ({having})")
+        return Link(PERMISSIONS, False, _("the permissions boundary does not allow {registration}").format(registration=REGISTRATION))
+    having = _("attached: {names}").format(names=names) if names else _("no policy attached")
+    return Link(PERMISSIONS, False, _("role lacks {registration} ({having})").format(registration=REGISTRATION, having=having))
 
 
 def profile_link(facts: Facts, role: str, profile: str) -> Link:
     if facts.profile is None:
-        return Link(PROFILE, False, f"no instance profile {profile} (lesson 02 creates it)")
+        return Link(PROFILE, False, _("no instance profile {profile} (lesson 02 creates it)").format(profile=profile))
     held = [r["RoleName"] for r in facts.profile.get("Roles", [])]
     if not held:
-        return Link(PROFILE, False, f"{profile} holds no role")
+        return Link(PROFILE, False, _("{profile} holds no role").format(profile=profile))
     if role not in held:
-        return Link(PROFILE, False, f"{profile} holds {held[0]}, not {role}")
-    return Link(PROFILE, True, f"{profile} holds {role}")
+        return Link(PROFILE, False, _("{profile} holds {held}, not {role}").format(profile=profile, held=held[0], role=role))
+    return Link(PROFILE, True, _("{profile} holds {role}").format(profile=profile, role=role))
 
 
 def instance_link(facts: Facts, profile: str) -> Link:
     if facts.instance_id is None:
-        return Link(INSTANCE, False, f"no instance uses {profile} (lesson 03 launches one)")
+        return Link(INSTANCE, False, _("no instance uses {profile} (lesson 03 launches one)").format(profile=profile))
     if facts.instance_state != "running":
-        return Link(INSTANCE, False, f"{facts.instance_id} is {facts.instance_state}: only running instances are managed")
-    return Link(INSTANCE, True, f"{facts.instance_id} is running with {profile}")
+        return Link(INSTANCE, False, _("{instance_id} is {instance_state}: only running instances are managed").format(instance_id=facts.instance_id, instance_state=facts.instance_state))
+    return Link(INSTANCE, True, _("{instance_id} is running with {profile}").format(instance_id=facts.instance_id, profile=profile))
 
 
 def allows(documents: list[dict], action: str) -> str:
@@ -205,13 +207,13 @@ def _agent_reason(state) -> str:
     from ..simulation import agent
 
     failed = state.failed_checks
-    lost = "ConnectionLost (heartbeats late): " if state.ping_status == "ConnectionLost" else ""
+    lost = _("ConnectionLost (heartbeats late): ") if state.ping_status == "ConnectionLost" else ""
     if not failed:
-        return lost + f"the agent has not registered ({state.agent_phase})"
+        return lost + _("the agent has not registered ({phase})").format(phase=state.agent_phase)
     check = failed[0]
     if check.name == agent.CHECK_REGISTRATION and "AccessDenied" in check.detail:
         # The credential refresher sleeps 25-30 minutes (docs/aws-facts.md#time-and-the-agent-clock).
-        return lost + f"the agent was refused {REGISTRATION} (AccessDeniedException) and backs off"
+        return lost + _("the agent was refused {registration} (AccessDeniedException) and backs off").format(registration=REGISTRATION)
     return lost + f"{check.name}: {check.detail.split('; ')[0]}"
 
 
@@ -265,33 +267,33 @@ class LabMapModel:
             verdict = policy.evaluate_role(self.lab.account_id, self.role, REGISTRATION, resource, context).verdict
         links = self._structure(facts, verdict)
         if facts.instance_id is None:
-            managed = Link(SYSTEMS_MANAGER, False, "no instance to manage")
+            managed = Link(SYSTEMS_MANAGER, False, _("no instance to manage"))
         else:
             state = agent.observe(self.lab.account_id, self.lab.region, facts.instance_id)
             if state.ping_status == "Online":
-                managed = Link(SYSTEMS_MANAGER, True, f"{facts.instance_id} is a managed instance (Online)")
+                managed = Link(SYSTEMS_MANAGER, True, _("{instance_id} is a managed instance (Online)").format(instance_id=facts.instance_id))
             else:
-                managed = Link(SYSTEMS_MANAGER, False, f"not managed: {_agent_reason(state)}")
+                managed = Link(SYSTEMS_MANAGER, False, _("not managed: {reason}").format(reason=_agent_reason(state)))
         return links + [managed]
 
     def _aws_links(self, facts: Facts) -> list[Link]:
         verdict = allows(list(facts.documents.values()), REGISTRATION)
         links = self._structure(facts, verdict)
         if facts.instance_id is None:
-            return links + [Link(SYSTEMS_MANAGER, False, "no instance to manage")]
+            return links + [Link(SYSTEMS_MANAGER, False, _("no instance to manage"))]
         info = self.lab.client("ssm").describe_instance_information(
             Filters=[{"Key": "InstanceIds", "Values": [facts.instance_id]}]
         )["InstanceInformationList"]
         ping = info[0].get("PingStatus") if info else None
         if ping == "Online":
-            return links + [Link(SYSTEMS_MANAGER, True, f"{facts.instance_id} is a managed instance (Online)")]
+            return links + [Link(SYSTEMS_MANAGER, True, _("{instance_id} is a managed instance (Online)").format(instance_id=facts.instance_id))]
         if ping:
-            return links + [Link(SYSTEMS_MANAGER, False, f"{facts.instance_id} is {ping} in Systems Manager")]
+            return links + [Link(SYSTEMS_MANAGER, False, _("{instance_id} is {ping} in Systems Manager").format(instance_id=facts.instance_id, ping=ping))]
         broken = next((link for link in links if not link.ok), None)
-        why = f"; first broken link: {broken.name}" if broken else (
+        why = _("; first broken link: {name}").format(name=_(broken.name)) if broken else _(
             "; a refused agent may wait up to 30 minutes: reboot the instance to retry now"
         )
-        return links + [Link(SYSTEMS_MANAGER, False, f"not in describe-instance-information{why}")]
+        return links + [Link(SYSTEMS_MANAGER, False, _("not in describe-instance-information{why}").format(why=why))]
 
     def _structure(self, facts: Facts, verdict: str) -> list[Link]:
         return [
@@ -315,8 +317,9 @@ class LabMapModel:
         return for_state(text, self.lab)
 
     def text(self) -> str:
-        mode = "offline lab" if self.lab.offline else "real AWS account"
-        head = f"Lab map ({mode}, account {self.lab.account_id}, {self.lab.region}):"
+        mode = _("offline lab") if self.lab.offline else _("real AWS account")
+        head = _("Lab map ({mode}, account {account}, {region}):").format(
+            mode=mode, account=self.lab.account_id, region=self.lab.region)
         if not self.links:
-            return self.shown(f"{head} not read yet: call refresh()")
+            return self.shown(_("{head} not read yet: call refresh()").format(head=head))
         return self.shown("\n".join([head, *(str(link) for link in self.links)]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..i18n import _
 from ..instance_profiles import Snapshot, render_map, snapshot
 
 
@@ -32,5 +33,5 @@ class ProfileMapModel:
 
     def text(self) -> str:
         if self.state is None:
-            return "Profile map: not read yet: call refresh()"
-        return "Profile map (IAM: instance profiles and their role; EC2: associations):\n" + render_map(self.state)
+            return _("Profile map: not read yet: call refresh()")
+        return _("Profile map (IAM: instance profiles and their role; EC2: associations):") + "\n" + render_map(self.state)

@@ -14,38 +14,39 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..checks import Feedback, check_trust_policy
+from ..i18n import N_, _
 
 POLICY_VERSION = "2012-10-17"
 
 #: Service principals offered, each with the one sentence that explains choosing it
 #: (docs/aws-facts.md#core-2; IAM User Guide, "AWS service principals").
 SERVICES: dict[str, str] = {
-    "ec2.amazonaws.com": (
+    "ec2.amazonaws.com": N_(
         "EC2 may assume the role, to hand its credentials to an instance through the "
         "instance profile: what an instance's role needs."
     ),
-    "ssm.amazonaws.com": (
+    "ssm.amazonaws.com": N_(
         "Systems Manager itself may assume the role (hybrid activations, Default Host "
         "Management); an EC2 instance's role never needs it (lesson 07)."
     ),
-    "lambda.amazonaws.com": (
+    "lambda.amazonaws.com": N_(
         "Lambda may assume the role to run a function with it; nothing to do with instances."
     ),
 }
 
 #: Actions offered. Only sts: actions belong in a trust policy (IAM refuses others).
 ACTIONS: dict[str, str] = {
-    "sts:AssumeRole": (
+    "sts:AssumeRole": N_(
         "the principal may ask STS for the role's temporary credentials: the action a "
         "trust policy exists to allow."
     ),
-    "sts:TagSession": (
+    "sts:TagSession": N_(
         "the principal may attach session tags when it assumes the role; not needed for EC2."
     ),
-    "sts:SetSourceIdentity": (
+    "sts:SetSourceIdentity": N_(
         "the principal may set a source identity on the session, for auditing; not needed for EC2."
     ),
-    "ssm:*": (
+    "ssm:*": N_(
         "a permission, not a trust action: what the role may do belongs in a permissions "
         "policy, and IAM refuses it here."
     ),
@@ -140,9 +141,9 @@ class TrustPolicyModel:
         try:
             validate_trust_policy(json.dumps(document))
         except MalformedPolicyDocument as error:
-            return Feedback(False, f"refused: MalformedPolicyDocument: {error.message}")
-        note = f"; AWS checks that {', '.join(deferred)} exists when you apply it" if deferred else ""
-        return Feedback(True, f"accepted{note}")
+            return Feedback(False, _("refused: MalformedPolicyDocument: {message}").format(message=error.message))
+        note = _("; AWS checks that {accounts} exists when you apply it").format(accounts=", ".join(deferred)) if deferred else ""
+        return Feedback(True, _("accepted{note}").format(note=note))
 
     def for_instance(self) -> Feedback:
         """The lessons' checker: is it the trust policy an EC2 instance's role needs?
@@ -153,24 +154,24 @@ class TrustPolicyModel:
         """One sentence for each choice made, in the order of the document."""
         lines = []
         for service in self.services:
-            lines.append(f"{service}: {SERVICES.get(service, 'an AWS service principal.')}")
+            lines.append(f"{service}: {_(SERVICES.get(service, N_('an AWS service principal.')))}")
         if self.account_root:
             lines.append(
-                f"{self.root_arn}: any identity of account {self.account_id} whose own "
-                "permissions policies allow sts:AssumeRole on this role."
+                _("{root}: any identity of account {account} whose own "
+                  "permissions policies allow sts:AssumeRole on this role.").format(root=self.root_arn, account=self.account_id)
             )
         if self.learner and self.learner_arn:
-            lines.append(f"{self.learner_arn}: you, the lab's learner, and no other identity.")
+            lines.append(_("{arn}: you, the lab's learner, and no other identity.").format(arn=self.learner_arn))
         other = self.other_account.strip()
         if other:
             lines.append(
-                f"{other}: another account; its administrators decide which of their "
-                "identities may assume the role."
+                _("{other}: another account; its administrators decide which of their "
+                  "identities may assume the role.").format(other=other)
             )
         for action in self.actions:
-            lines.append(f"{action}: {ACTIONS.get(action, 'an action.')}")
+            lines.append(f"{action}: {_(ACTIONS.get(action, N_('an action.')))}")
         if not lines:
-            lines.append("Nothing chosen yet: pick who may assume the role, and sts:AssumeRole.")
+            lines.append(_("Nothing chosen yet: pick who may assume the role, and sts:AssumeRole."))
         return lines
 
     def shown(self, text: str) -> str:
@@ -191,10 +192,10 @@ class TrustPolicyModel:
         """The plain-text form: the JSON, IAM's verdict, the lesson checker's, and why."""
         return self.shown("\n".join(
             [
-                "Trust policy builder",
+                _("Trust policy builder"),
                 self.json(),
-                f"IAM (CreateRole's rules): {_marked(self.validate())}",
-                f"For an EC2 instance's role: {_marked(self.for_instance())}",
+                _("IAM (CreateRole's rules):") + f" {_marked(self.validate())}",
+                _("For an EC2 instance's role:") + f" {_marked(self.for_instance())}",
                 *(f"- {line}" for line in self.explanations()),
             ]
         ))
@@ -229,7 +230,8 @@ class TrustPolicyModel:
             from urllib.parse import unquote
 
             stored = json.loads(unquote(stored))
-        return Applied(True, f"UpdateAssumeRolePolicy on {role_name}: HTTP {status}; get-role now reports it.", stored)
+        return Applied(True, _("UpdateAssumeRolePolicy on {role}: HTTP {status}; get-role now reports it.").format(
+            role=role_name, status=status), stored)
 
 
 def _marked(feedback: Feedback) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
+from ..i18n import _
 from .check_box import CheckModel
 from .lab_map import LabMapModel
 from .profile_map import ProfileMapModel
@@ -100,10 +101,10 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         self.answer: str = ""
 
         self._services = {s: self._checkbox(s, s in self.model.services, "service") for s in SERVICES}
-        self._root = self._checkbox(self.model.for_state(f"this account ({self.model.account_id}:root)"), False, "root")
-        self._learner = self._checkbox("you (the learner)", False, "learner")
+        self._root = self._checkbox(self.model.for_state(_("this account ({account}:root)").format(account=self.model.account_id)), False, "root")
+        self._learner = self._checkbox(_("you (the learner)"), False, "learner")
         self._learner.disabled = not self.model.learner_arn
-        self._other = widgets.Text(placeholder="another account id (12 digits)", description="account")
+        self._other = widgets.Text(placeholder=_("another account id (12 digits)"), description=_("account"))
         self._other.add_class("ssmlab-other-account")
         self._actions = {a: self._checkbox(a, a in self.model.actions, "action") for a in ACTIONS}
         self._json = widgets.HTML()
@@ -111,7 +112,7 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         self._verdict = widgets.HTML()
         self._why = widgets.HTML()
         self._apply = widgets.Button(
-            description=f"Apply to {self.role}" if self.role else "Apply (no lab)",
+            description=_("Apply to {role}").format(role=self.role) if self.role else _("Apply (no lab)"),
             button_style="primary",
             disabled=self.lab is None,
             layout=widgets.Layout(width="auto"),
@@ -155,8 +156,8 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         shown = self.model.for_state
         self._json.value = f"<pre>{html.escape(shown(self.model.json()))}</pre>"
         iam, instance = self.model.validate(), self.model.for_instance()
-        self._verdict.value = shown(_verdict_html(iam.ok, "IAM (CreateRole's rules):", iam.message) + _verdict_html(
-            instance.ok, "For an EC2 instance's role:", instance.message
+        self._verdict.value = shown(_verdict_html(iam.ok, _("IAM (CreateRole's rules):"), iam.message) + _verdict_html(
+            instance.ok, _("For an EC2 instance's role:"), instance.message
         ))
         items = "".join(f"<li>{html.escape(line)}</li>" for line in self.model.explanations())
         self._why.value = shown(f"<ul>{items}</ul>")
@@ -201,7 +202,7 @@ class LabMap(_TextForm, widgets.VBox):
         self.model.listeners.append(lambda _model: self._draw())
         self._chain = widgets.HTML()
         self._chain.add_class("ssmlab-chain-view")
-        self._refresh = widgets.Button(description="Refresh", icon="refresh")
+        self._refresh = widgets.Button(description=_("Refresh"), icon="refresh")
         self._refresh.add_class("ssmlab-refresh")
         self._refresh.on_click(lambda _: self.refresh())
         super().__init__([_style(), self._chain, self._refresh], **kwargs)
@@ -227,7 +228,7 @@ class LabMap(_TextForm, widgets.VBox):
             mark = "✓" if link.ok else "✗"
             parts.append(
                 f'<div class="ssmlab-link ssmlab-{state}" data-link="{html.escape(link.name)}" '
-                f'data-ok="{str(link.ok).lower()}"><b>{mark} {html.escape(link.name)}</b><br>'
+                f'data-ok="{str(link.ok).lower()}"><b>{mark} {html.escape(_(link.name))}</b><br>'
                 f"{html.escape(link.reason)}</div>"
             )
         chain = '<span class="ssmlab-arrow">↔</span>'.join(parts)
@@ -255,7 +256,7 @@ class ProfileMap(_TextForm, widgets.VBox):
         self.model.listeners.append(lambda _model: self._draw())
         self._picture = widgets.HTML()
         self._picture.add_class("ssmlab-profile-map-view")
-        self._refresh = widgets.Button(description="Refresh", icon="refresh")
+        self._refresh = widgets.Button(description=_("Refresh"), icon="refresh")
         self._refresh.add_class("ssmlab-refresh")
         self._refresh.on_click(lambda _: self.refresh())
         super().__init__([self._picture, self._refresh], **kwargs)
@@ -292,12 +293,12 @@ class CheckBox(_TextForm, widgets.VBox):
             box = widgets.Textarea(
                 value=value if len(self.model.fields) == 1 else "",
                 description=name if len(self.model.fields) > 1 else "",
-                placeholder=f"your {name}",
+                placeholder=_("your {name}").format(name=name),
                 layout=widgets.Layout(width="95%", height="8em" if len(self.model.fields) == 1 else "2.5em"),
             )
             box.add_class(f"ssmlab-answer-{_css_name(name)}")
             self._boxes[name] = box
-        self._button = widgets.Button(description="Check", button_style="info")
+        self._button = widgets.Button(description=_("Check"), button_style="info")
         self._button.add_class("ssmlab-check")
         self._button.on_click(lambda _: self.check())
         self._feedback = widgets.HTML()
@@ -313,7 +314,7 @@ class CheckBox(_TextForm, widgets.VBox):
         from ..privacy import for_state  # synced to the front end: a real account's id masked
 
         self._feedback.value = for_state(
-            _verdict_html(feedback.ok, "Correct:" if feedback.ok else "Not yet:", feedback.message))
+            _verdict_html(feedback.ok, _("Correct:") if feedback.ok else _("Not yet:"), feedback.message))
         return feedback
 
     def text(self) -> str:
