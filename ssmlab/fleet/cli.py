@@ -1,4 +1,4 @@
-"""``ssmlab fleet new|grade|answers|hint|show``: the fleet from a terminal, against the current
+"""``ssmlab fleet new|grade|answers|hint|show|template``: the fleet from a terminal, against the current
 endpoint (the ``AWS_ENDPOINT_URL`` that ``ssmlab serve`` prints) or, with ``--aws`` (or
 ``SSMLAB_BACKEND=aws``), the confirmed real account."""
 
@@ -49,6 +49,11 @@ def _run(args: argparse.Namespace) -> int:
     from .. import fleet
 
     lab = _lab(args)
+    if args.fleet_command == "template":
+        from .template import to_json
+
+        print(to_json(fleet.template_for(lab, args.seed)))
+        return 0
     if args.fleet_command == "new":
         built = fleet.build(lab, args.seed)
         print(built)
@@ -83,6 +88,8 @@ def add_parser(commands) -> None:
     hint = sub.add_parser("hint", help=_("a hint for one instance"))
     hint.add_argument("member", metavar="MEMBER", help=_("node-01 ... or its instance id"))
     hint.add_argument("--level", type=int, default=1, choices=(1, 2), help=_("1 narrows, 2 names the cause"))
+    body = sub.add_parser("template", help=_("print the fleet's CloudFormation template for a seed (JSON)"))
+    body.add_argument("--seed", type=int, required=True)
     show = sub.add_parser("show", help=_("the members and their instance ids"))
     show.add_argument("--causes", action="store_true", help=_("also each member's cause (facilitators)"))
     parser.set_defaults(run=_run)
