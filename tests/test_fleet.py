@@ -6,6 +6,7 @@ Every judgement is read back through public APIs (boto3 against the lab endpoint
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
@@ -56,7 +57,7 @@ def test_the_catalogue_covers_the_issues_causes_each_with_its_source():
     assert {"no-instance-profile", "role-without-policy", "explicit-deny", "permissions-boundary",
             "private-subnet-no-route", "endpoints-without-private-dns", "security-group-egress",
             "network-acl-return-traffic", "refused-then-fixed", "imds-disabled", "profile-without-role",
-            "trust-only-ssm", "dhmc-role-without-policy"} <= keys
+            "trust-only-ssm", "dhmc-role-without-policy", "agent-stopped"} <= keys
     facts = (ROOT / "docs" / "aws-facts.md").read_text()
     anchors = set(re.findall(r'<a id="([^"]+)"', facts))
     for cause in catalogue.CAUSES:
@@ -305,6 +306,7 @@ EVIDENCE = {
     "network-acl-return-traffic": ("acl-443-only", "Connectivity to ssm endpoint", "dial tcp: i/o timeout"),
     # After the refusal: the refresher's long sleep, or (when Default Host Management is on
     # in the Region, with a role that may not register) the worker's hibernation.
+    "agent-stopped": ("user-data-stops", "Agent service", "[amazon-ssm-agent] Stopping Core Agent"),
     "refused-then-fixed": ("core-attached", None, ("Sleeping for 2", "Entering SSM Agent Worker hibernate")),
     "dhmc-role-without-policy": ("dhmc-on", None, "Entering SSM Agent Worker hibernate - AccessDeniedException"),
 }
@@ -336,6 +338,9 @@ def _public_evidence(lab, member, kind: str) -> bool:  # noqa: C901 - one branch
         return trust["Statement"][0]["Principal"] == {"Service": "ssm.amazonaws.com"}
     if kind == "empty-profile":
         return iam.get_instance_profile(InstanceProfileName=member.resources["profile"])["InstanceProfile"]["Roles"] == []
+    if kind == "user-data-stops":
+        encoded = ec2.describe_instance_attribute(InstanceId=member.instance_id, Attribute="userData")["UserData"]
+        return "systemctl stop amazon-ssm-agent" in base64.b64decode(encoded["Value"]).decode()
     if kind == "imds-off":
         return instance["MetadataOptions"]["HttpEndpoint"] == "disabled"
     if kind in ("no-route", "endpoints-no-dns"):

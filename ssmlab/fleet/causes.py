@@ -47,6 +47,7 @@ class Spec:
     imds: str = "enabled"
     refused_first: bool = False  # the role gains its policy only after the agent was refused
     endpoints: bool = False  # interface endpoints for ENDPOINT_SERVICES, PrivateDnsEnabled false
+    user_data: str | None = None  # a shell script cloud-init runs once, at the first boot
 
 
 @dataclass(frozen=True)
@@ -220,6 +221,16 @@ CAUSES: tuple[Cause, ...] = (
              "--protocol tcp --port-range From=1024,To=65535 --cidr-block 0.0.0.0/0 --rule-action allow",),
         anchor="fleet-network-acl-return-traffic",
         apply=_set(subnet="nacl"),
+    ),
+    Cause(
+        key="agent-stopped",
+        title=N_("The agent's service was stopped"),
+        hint1=N_("IAM and the network look right, and the image ships the agent. Is the agent running at all?"),
+        hint2=N_("The instance's user data ran `systemctl stop amazon-ssm-agent` at its first boot. User data "
+                 "runs once per instance and the service is still enabled: a reboot starts the agent again."),
+        fix=(_REBOOT,),
+        anchor="fleet-agent-stopped",
+        apply=_set(user_data="#!/bin/bash\nsystemctl stop amazon-ssm-agent\n"),
     ),
     Cause(
         key="refused-then-fixed",

@@ -170,6 +170,8 @@ def _member(r: dict, member: str, spec: catalogue.Spec, name, tag_value: str) ->
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": spec.imds},
         "Tags": _tags(tag_value, Name=ids["instance_name"], **{MEMBER_TAG: member}),
     }
+    if spec.user_data:
+        instance["UserData"] = {"Fn::Base64": spec.user_data}
     if spec.profile == "role":
         instance["IamInstanceProfile"] = {"Ref": f"{n}Profile"}
     elif spec.profile == "empty":
@@ -196,6 +198,8 @@ class _Reader:
     def value(self, v):
         if isinstance(v, dict) and set(v) == {"Ref"}:
             return self.refs[v["Ref"]]
+        if isinstance(v, dict) and set(v) == {"Fn::Base64"}:
+            return self.value(v["Fn::Base64"])  # boto3 encodes UserData itself
         if isinstance(v, dict) and set(v) == {"Fn::Sub"}:
             text = v["Fn::Sub"]
             for key, ref in self.refs.items():
@@ -300,6 +304,8 @@ class _Reader:
                           TagSpecifications=[{"ResourceType": "instance", "Tags": p["Tags"]}])
             if "IamInstanceProfile" in p:
                 params["IamInstanceProfile"] = {"Name": p["IamInstanceProfile"]}
+            if "UserData" in p:
+                params["UserData"] = p["UserData"]
             return self.ec2.run_instances(**params)["Instances"][0]["InstanceId"]
         raise ValueError(f"the fleet's reader has no {kind}")
 

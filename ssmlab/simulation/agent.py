@@ -534,7 +534,33 @@ def _instance_facts(ec2, instance, account_id: str, region: str) -> dict[str, An
         "imdsv2_required": getattr(metadata, "http_tokens", "optional") == "required",
         "computer_name": computer_name,
         "ip_address": instance.private_ip,
+        "user_data_stops_agent": user_data_stops_agent(getattr(instance, "user_data", None)),
     }
+
+
+_STOPS_AGENT = re.compile(r"^\s*(sudo\s+)?systemctl\s+(stop|disable\s+--now)\s+amazon-ssm-agent\b", re.M)
+
+
+def user_data_stops_agent(user_data) -> bool:
+    """Whether the instance's user data is a shell script that stops the agent. cloud-init
+    runs such a script once per instance, at the first boot (its scripts-user module,
+    frequency per-instance), so a reboot starts the agent as usual
+    (docs/aws-facts.md#fleet-agent-stopped)."""
+    import base64
+    import binascii
+
+    if isinstance(user_data, (list, tuple)):
+        user_data = user_data[0] if user_data else None
+    if not user_data:
+        return False
+    if hasattr(user_data, "as_bytes"):  # moto's Base64EncodedString
+        user_data = user_data.as_bytes()
+    raw = user_data.encode() if isinstance(user_data, str) else bytes(user_data)
+    try:
+        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        text = raw.decode("utf-8", "replace")
+    return text.startswith("#!") and bool(_STOPS_AGENT.search(text))
 
 
 def _state_checks(facts: dict[str, Any], region: str) -> list[Check]:
@@ -895,6 +921,10 @@ class AgentMachine:
         self._write(at, "INFO", f"[amazon-ssm-agent] amazon-ssm-agent - v{AGENT_VERSION}")
         self._write(at, "INFO", f"[amazon-ssm-agent] OS: {os_name}, Arch: amd64")
         self._write(at, "INFO", "[amazon-ssm-agent] Starting Core Agent")
+        if self.boots == 1 and self.attempt is not None and self.attempt.facts.get("user_data_stops_agent"):
+            # User data runs once per instance, at its first boot (docs/aws-facts.md#fleet-agent-stopped).
+            self.stop_service(at)
+            return
         if self.attempt is not None and self.attempt.outcome != NO_IDENTITY:
             self._register(at)
         self._write(at, "INFO", "[CredentialRefresher] Starting credentials refresher loop")
