@@ -234,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     session.set_defaults(run=_session)
     _workshop_commands(commands)
+
+    # ssmlab fleet new|grade|answers|hint|show (ssmlab/fleet/cli.py)
+    from .fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(commands)
     return parser
 
 

@@ -67,7 +67,10 @@ def rows(state: agent.AgentState) -> list[tuple[str, str, str]]:
         else:
             result.append((name, FAILED, f"{address} is not reachable: dial tcp: i/o timeout ({how})"))
     result.append(_credentials_row(state))
-    result.append((agent.CHECK_AGENT, SUCCESS, "Agent service is running and is running as expected user"))
+    if state.agent_phase == agent.AgentPhase.STOPPED:  # agent/cli/diagnostics/service_check_unix.go:42
+        result.append((agent.CHECK_AGENT, FAILED, "Agent is installed as a systemctl service but is not running"))
+    else:
+        result.append((agent.CHECK_AGENT, SUCCESS, "Agent service is running and is running as expected user"))
     result.append(("Proxy configuration", SKIPPED, "No proxy configuration detected"))
     s3_ok, _ = state.endpoint("s3")
     if s3_ok and state.imds_enabled:
