@@ -344,16 +344,116 @@ def _reachability(ec2, instance, region: str) -> tuple[tuple[str, bool, str], ..
     table = _route_table_for(ec2, instance.subnet_id, vpc_id)
     has_public_ip = bool(getattr(instance, "public_ip", None))
     internet, how = _internet_route(ec2, table, vpc_id, has_public_ip)
+    if internet:  # the route exists; stateful and stateless filters may still drop it
+        blocked = _egress_blocked(ec2, instance, None) or _acl_blocked(ec2, instance)
+        internet, how = (False, blocked) if blocked else (True, how)
     result = []
     for service in REACHED_SERVICES:
         endpoint = _interface_endpoint(ec2, vpc_id, region, service)
         if endpoint:
-            result.append((service, True, f"VPC endpoint {endpoint}"))
+            blocked = _egress_blocked(ec2, instance, ec2.vpc_end_points[endpoint])
+            result.append((service, not blocked, blocked or f"VPC endpoint {endpoint}"))
         elif internet:
             result.append((service, True, how))
         else:
             result.append((service, False, how))
     return tuple(result)
+
+
+# ---------------------------------------------------------------------------------------
+# Security groups and network ACLs on the way to port 443
+# (docs/aws-facts.md#fleet-security-group-egress, #fleet-network-acl-return-traffic)
+
+#: The port range Linux picks a connection's local (ephemeral) port from, where the
+#: endpoint's replies arrive (net.ipv4.ip_local_port_range, 32768-60999; VPC doc
+#: "Network ACLs", Ephemeral ports).
+EPHEMERAL_PORTS = (32768, 60999)
+_PROTOCOLS = {"-1": "-1", "all": "-1", "6": "6", "tcp": "6", "17": "17", "udp": "17"}
+
+
+def _covers(rule_from, rule_to, low: int, high: int) -> bool:
+    if rule_from is None or rule_to is None:  # all traffic
+        return True
+    return int(rule_from) <= low and high <= int(rule_to)
+
+
+def _rule_allows_https(rule, destination: str | None, group_ids: set[str]) -> bool:
+    """A security group rule letting TCP 443 reach ``destination`` (a CIDR the address is
+    in, ``None`` for the service's public addresses, matched only by 0.0.0.0/0)."""
+    import ipaddress
+
+    if _PROTOCOLS.get(str(rule.ip_protocol).lower()) not in ("-1", "6"):
+        return False
+    if str(rule.ip_protocol) != "-1" and not _covers(rule.from_port, rule.to_port, 443, 443):
+        return False
+    cidr = (rule.ip_range or {}).get("CidrIp")
+    if cidr == "0.0.0.0/0":
+        return True
+    if cidr and destination:
+        return ipaddress.ip_address(destination) in ipaddress.ip_network(cidr, strict=False)
+    return bool(rule.source_group) and rule.source_group.get("GroupId") in group_ids
+
+
+def _egress_blocked(ec2, instance, endpoint) -> str | None:
+    """Why the instance's security groups keep TCP 443 from leaving (None: they let it).
+    Security groups are stateful: replies need no rule (VPC doc "Security group rules").
+    Towards an interface endpoint, the endpoint's own groups must also let 443 in."""
+    groups = [g for g in getattr(instance, "security_groups", []) if hasattr(g, "egress_rules")]
+    ids = {g.id for g in groups}
+    destination = None
+    if endpoint is not None:
+        eni = ec2.enis.get(endpoint.network_interface_ids[0]) if endpoint.network_interface_ids else None
+        destination = getattr(eni, "private_ip_address", None)
+    if groups and not any(_rule_allows_https(r, destination, set()) for g in groups for r in g.egress_rules):
+        names = ", ".join(sorted(ids))
+        return f"security group {names} allows no outbound TCP 443"
+    if endpoint is not None:
+        endpoint_groups = [g for g in (ec2.get_security_group_from_id(gid) for gid in endpoint.security_group_ids) if g]
+        source = instance.private_ip
+        if endpoint_groups and not any(
+            _rule_allows_https(r, source, ids) for g in endpoint_groups for r in g.ingress_rules
+        ):
+            return f"the security group of VPC endpoint {endpoint.id} allows no inbound TCP 443 from the instance"
+    return None
+
+
+def _acl_allows(acl, egress: bool, low: int, high: int) -> tuple[bool, str]:
+    """Network ACL rules are evaluated in rule-number order, the first match decides, and
+    the final ``*`` rule denies (VPC doc "Network ACL rules"). Traffic to or from the
+    service's public addresses is matched by 0.0.0.0/0 rules."""
+    entries = sorted(
+        (e for e in acl.network_acl_entries if str(e.egress).lower() == str(egress).lower()),
+        key=lambda e: int(e.rule_number),
+    )
+    for entry in entries:
+        if entry.cidr_block != "0.0.0.0/0":
+            continue
+        protocol = _PROTOCOLS.get(str(entry.protocol).lower())
+        if protocol == "-1" or (protocol == "6" and _covers(entry.port_range_from, entry.port_range_to, low, high)):
+            return entry.rule_action == "allow", f"rule {entry.rule_number} ({entry.rule_action})"
+        # a rule for other ports (or only part of the range) does not decide it here
+    return False, "the final * rule (deny)"
+
+
+def _acl_blocked(ec2, instance) -> str | None:
+    """Why the subnet's network ACL drops the agent's HTTPS (None: it does not). ACLs are
+    stateless: the request needs an outbound rule for 443, the reply an inbound rule for
+    the ephemeral port it returns to."""
+    acl = next(
+        (a for a in ec2.network_acls.values()
+         if any(assoc.subnet_id == instance.subnet_id for assoc in a._associations.values())),
+        None,
+    )
+    if acl is None:
+        return None
+    out_ok, out_rule = _acl_allows(acl, True, 443, 443)
+    if not out_ok:
+        return f"network ACL {acl.id} drops outbound TCP 443 ({out_rule})"
+    in_ok, in_rule = _acl_allows(acl, False, *EPHEMERAL_PORTS)
+    if not in_ok:
+        return (f"network ACL {acl.id} drops the return traffic to ephemeral ports "
+                f"{EPHEMERAL_PORTS[0]}-{EPHEMERAL_PORTS[1]} ({in_rule})")
+    return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -21,6 +21,10 @@
   is no-preference; docs/aws-facts.md#time-and-the-agent-clock). moto's AMIs carry no
   ``ImdsSupport`` and every instance gets ``optional``; here AL2023 images (by name) do as
   on AWS. Explicit ``MetadataOptions`` still win. (``DescribeImages`` still omits the field.)
+- ``ModifyVpcEndpoint --private-dns-enabled``. AWS turns private DNS on or off for an
+  interface endpoint (EC2 API reference, ModifyVpcEndpoint, ``PrivateDnsEnabled``); moto
+  5.2 ignores the parameter, so the fleet's "endpoints without private DNS" could never be
+  fixed (docs/aws-facts.md#fleet-endpoints-without-private-dns).
 """
 
 from __future__ import annotations
@@ -53,7 +57,27 @@ def install() -> None:
     _apply_instance_properties_from_cloudformation()
     _invalid_instance_profile_name_in_ec2s_words()
     _imdsv2_for_images_that_require_it()
+    _private_dns_of_an_endpoint_can_change()
     _installed = True
+
+
+def _private_dns_of_an_endpoint_can_change() -> None:
+    from moto.ec2.responses.vpcs import VPCs
+
+    def make(original):
+        def modify_vpc_endpoint(self):
+            result = original(self)
+            wanted = self._get_param("PrivateDnsEnabled")
+            if wanted is not None:
+                endpoint = self.ec2_backend.vpc_end_points[self._get_param("VpcEndpointId")]
+                endpoint.private_dns_enabled = str(wanted).lower() == "true"
+            return result
+
+        return modify_vpc_endpoint
+
+    from ._moto import wrap_methods
+
+    wrap_methods([(VPCs, "modify_vpc_endpoint", make)])
 
 
 def _apply_instance_properties_from_cloudformation() -> None:
