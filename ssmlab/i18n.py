@@ -44,6 +44,13 @@ def _(message: str) -> str:
     return _translation.gettext(message)
 
 
+def N_(message: str) -> str:
+    """Marks a sentence for translation where it is defined (a constant); ``_`` translates
+    it where it is shown, so a later language switch still takes effect. Babel extracts
+    ``N_`` by default."""
+    return message
+
+
 def ngettext(singular: str, plural: str, n: int) -> str:
     return _translation.ngettext(singular, plural, n)
 
