@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", help="the offline lab to reach (default: $AWS_ENDPOINT_URL, as `ssmlab serve` prints)"
     )
     session.set_defaults(run=_session)
+
+    # ssmlab fleet new|grade|answers|hint|show (ssmlab/fleet/cli.py)
+    from .fleet.cli import add_parser as add_fleet_parser
+
+    add_fleet_parser(commands)
     return parser
 
 

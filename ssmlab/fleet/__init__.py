@@ -178,12 +178,13 @@ def build(lab, seed: int) -> Fleet:
     for member, spec in specs.items():
         if spec.profile == "empty":  # CloudFormation cannot make a profile without a role
             iam.create_instance_profile(InstanceProfileName=tpl.names(lab.name, member)["profile"], Tags=lab.tags)
+    def turn_on_dhmc(role: str) -> None:  # before the instances boot, as an account set up earlier
+        ssm.update_service_setting(SettingId=DHMC_SETTING, SettingValue=role)
+
     if lab.offline:
-        physical = tpl.create_offline(lab, body)
-    else:
+        physical = tpl.create_offline(lab, body, after={"DhmcRole": turn_on_dhmc})
+    else:  # never drawn on a real account (an account-wide setting): no DhmcRole there
         physical = _create_stack(lab, body, seed)
-    if "dhmc-role-without-policy" in keys:
-        ssm.update_service_setting(SettingId=DHMC_SETTING, SettingValue=physical["DhmcRole"])
     refused = [m for m, spec in specs.items() if spec.refused_first]
     if refused:
         _let_the_agents_try(lab)
@@ -325,10 +326,11 @@ def _judge(lab, fleet: Fleet, member: Member, reservations: dict) -> Grade:
     if profile_arn:
         profile = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
         roles += [(_("the instance's role"), r["RoleName"]) for r in profile["Roles"]]
-    else:
-        setting = ssm.get_service_setting(SettingId=DHMC_SETTING)["ServiceSetting"]["SettingValue"]
-        if setting not in ("", "$None"):
-            roles.append((_("the Default Host Management role"), setting.rsplit("/", 1)[-1]))
+    # Where the profile gives no working credentials the agent falls back to Default Host
+    # Management's role (docs/aws-facts.md#fleet-dhmc-role-without-policy): it counts too.
+    setting = ssm.get_service_setting(SettingId=DHMC_SETTING)["ServiceSetting"]["SettingValue"]
+    if setting not in ("", "$None"):
+        roles.append((_("the Default Host Management role"), setting.rsplit("/", 1)[-1]))
     for what, role in roles:
         problems += _role_problems(iam, role, what)
     group_ids = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
@@ -432,6 +434,7 @@ def answers(fleet: Fleet) -> str:
         lines.append(f"# {member.name} ({member.instance_id}): {cause.title} [{cause.source}]")
         lines.extend(_fill(command, member.resources) for command in cause.fix)
     lines.append("")
-    lines.append("# Then give the agents time: after a refusal the agent retries within 30 minutes, a")
-    lines.append("# hibernating one within an hour (or reboot an instance to make it retry at once).")
+    lines.append("# Then the agents retry by themselves: within 30 minutes after a refusal, within an hour")
+    lines.append("# when hibernating. A reboot changes nothing and makes each retry now:")
+    lines.append("aws ec2 reboot-instances --instance-ids " + " ".join(m.instance_id for m in fleet.members))
     return "\n".join(lines) + "\n"

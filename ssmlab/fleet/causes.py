@@ -214,7 +214,7 @@ CAUSES: tuple[Cause, ...] = (
         title=N_("The subnet's network ACL drops the return traffic"),
         hint1=N_("Security group and routes allow HTTPS out. Is anything stateless in the way?"),
         hint2=N_("The network ACL allows TCP 443 in and out, but the replies come back to the instance's "
-                "ephemeral port (32768-60999 on Linux), which no inbound rule allows. Add an inbound rule "
+                "ephemeral port (32768-61000 on Amazon Linux), which no inbound rule allows. Add an inbound rule "
                 "for TCP 1024-65535."),
         fix=("aws ec2 create-network-acl-entry --network-acl-id {network_acl} --ingress --rule-number 110 "
              "--protocol tcp --port-range From=1024,To=65535 --cidr-block 0.0.0.0/0 --rule-action allow",),

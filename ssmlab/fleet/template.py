@@ -309,13 +309,16 @@ def _permissions(rules: list[dict]) -> list[dict]:
              "IpRanges": [{"CidrIp": rule["CidrIp"]}]} for rule in rules]
 
 
-def create_offline(lab, body: dict) -> dict[str, str]:
+def create_offline(lab, body: dict, after: dict | None = None) -> dict[str, str]:
     """Make the template's resources through the lab's EC2 and IAM clients, in the
     template's order (each resource refers only to those before it); returns the logical
-    id -> physical id map, as describe-stack-resources would."""
+    id -> physical id map, as describe-stack-resources would. ``after[logical_id]`` is
+    called with that resource's physical id as soon as it exists."""
     parameters = {key: lab.client("ssm").get_parameter(Name=spec["Default"])["Parameter"]["Value"]
                   for key, spec in body.get("Parameters", {}).items()}
     reader = _Reader(lab, parameters)
     for logical_id, resource in body["Resources"].items():
         reader.refs[logical_id] = reader.create(resource["Type"], reader.value(resource.get("Properties", {})))
+        if after and logical_id in after:
+            after[logical_id](reader.refs[logical_id])
     return {k: v for k, v in reader.refs.items() if k in body["Resources"]}

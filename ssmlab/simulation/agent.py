@@ -364,10 +364,10 @@ def _reachability(ec2, instance, region: str) -> tuple[tuple[str, bool, str], ..
 # Security groups and network ACLs on the way to port 443
 # (docs/aws-facts.md#fleet-security-group-egress, #fleet-network-acl-return-traffic)
 
-#: The port range Linux picks a connection's local (ephemeral) port from, where the
-#: endpoint's replies arrive (net.ipv4.ip_local_port_range, 32768-60999; VPC doc
+#: The ports Linux picks a connection's local (ephemeral) port from, where the
+#: endpoint's replies arrive ("Many Linux kernels (including the Amazon Linux kernel) use ports 32768-61000": VPC doc
 #: "Network ACLs", Ephemeral ports).
-EPHEMERAL_PORTS = (32768, 60999)
+EPHEMERAL_PORTS = (32768, 61000)
 _PROTOCOLS = {"-1": "-1", "all": "-1", "6": "6", "tcp": "6", "17": "17", "udp": "17"}
 
 
@@ -430,9 +430,9 @@ def _acl_allows(acl, egress: bool, low: int, high: int) -> tuple[bool, str]:
             continue
         protocol = _PROTOCOLS.get(str(entry.protocol).lower())
         if protocol == "-1" or (protocol == "6" and _covers(entry.port_range_from, entry.port_range_to, low, high)):
-            return entry.rule_action == "allow", f"rule {entry.rule_number} ({entry.rule_action})"
+            return entry.rule_action == "allow", f"rule {entry.rule_number} denies it"
         # a rule for other ports (or only part of the range) does not decide it here
-    return False, "the final * rule (deny)"
+    return False, "no rule allows it"
 
 
 def _acl_blocked(ec2, instance) -> str | None:
@@ -448,11 +448,11 @@ def _acl_blocked(ec2, instance) -> str | None:
         return None
     out_ok, out_rule = _acl_allows(acl, True, 443, 443)
     if not out_ok:
-        return f"network ACL {acl.id} drops outbound TCP 443 ({out_rule})"
+        return f"network ACL {acl.id} drops outbound TCP 443: {out_rule}"
     in_ok, in_rule = _acl_allows(acl, False, *EPHEMERAL_PORTS)
     if not in_ok:
         return (f"network ACL {acl.id} drops the return traffic to ephemeral ports "
-                f"{EPHEMERAL_PORTS[0]}-{EPHEMERAL_PORTS[1]} ({in_rule})")
+                f"{EPHEMERAL_PORTS[0]}-{EPHEMERAL_PORTS[1]}: {in_rule}")
     return None
 
 
