@@ -322,3 +322,53 @@ def test_ssmlab_diagnose_still_asks_a_running_lab_through_its_own_document(lab):
     assert execution["AutomationExecutionStatus"] == "Success"
     assert "sudo ssm-cli get-diagnostics --output table" in execution["Outputs"]["GetDiagnostics.Diagnostics"][0]
     assert lab.client("ssm").describe_document(Name=automation.DIAGNOSTICS_DOCUMENT)["Document"]["Owner"] == "ssmlab"
+
+
+# --- waiting for an execution ---------------------------------------------------------
+
+
+def test_wait_for_automation_moves_the_lab_clock_offline_and_times_out_in_one_sentence(lab):
+    from ssmlab import LabError, waiting
+
+    ssm = lab.client("ssm")
+    instance = launch(lab, profile=None)
+
+    def start():
+        return ssm.start_automation_execution(DocumentName=RUNBOOK, Parameters={"InstanceId": [instance]})[
+            "AutomationExecutionId"]
+
+    before = lab.clock.now()
+    done = waiting.wait_for_automation(lab, start(), progress=False)
+    assert done["AutomationExecutionStatus"] == "Success" and lab.clock.now() > before
+    # The real-account path, with a clock that runs out before the steps are done.
+    ticks = iter(range(1000))
+    with pytest.raises(LabError) as raised:
+        waiting.wait_for_automation(lab, start(), timeout=3, progress=False, clock=lambda: next(ticks),
+                                    sleep=lambda seconds: None)
+    assert "had not finished within" in str(raised.value) and "\n" not in str(raised.value)
+
+
+# --- the runbook on lesson 08's fleet -------------------------------------------------
+
+
+def test_the_runbook_on_the_fleet_of_lesson_08_says_what_the_lesson_says(lab, tmp_path, monkeypatch):
+    """Lesson 08's solutions quote what the runbook reports for some members of seed 8."""
+    from ssmlab import fleet, waiting
+
+    monkeypatch.setenv("SSMLAB_PROGRESS", str(tmp_path / "progress.json"))
+    built = fleet.build(lab, seed=8)
+    ssm = lab.client("ssm")
+    started = {m.cause_key: ssm.start_automation_execution(
+        DocumentName=RUNBOOK, Parameters={"InstanceId": [m.instance_id]})["AutomationExecutionId"]
+        for m in built.members}
+    reports = {key: report(waiting.wait_for_automation(lab, execution_id, progress=False))
+               for key, execution_id in started.items()}
+    sections = {key: dict(enumerate(text.split("\n\n"), start=1)) for key, text in reports.items()}
+    assert "[ERROR] Instance security group" in sections["security-group-egress"][4]
+    # The ACL is named, for an outbound rule: the rule that is missing is inbound.
+    assert "[ERROR] 'ALL' outbound traffic not allowed to" in sections["network-acl-return-traffic"][3]
+    assert "[WARNING] Private DNS is not enabled" in sections["endpoints-without-private-dns"][1]
+    assert "[OK] Found an AWS managed policy" in sections["explicit-deny"][5]  # names, not Deny
+    assert "[OK] Found an AWS managed policy" in sections["trust-only-ssm"][5]  # nor the trust policy
+    assert "[ERROR] No EC2 instance IAM profile attached" in sections["no-instance-profile"][5]
+    assert "[ERROR] No permissions found attached" in sections["role-without-policy"][5]
