@@ -102,6 +102,38 @@ def test_the_template_is_cheap_and_creates_only_what_the_causes_need(lab):
         assert ("AWS::EC2::NetworkAcl" in kinds) == ("network-acl-return-traffic" in keys)
 
 
+def test_the_offline_build_makes_what_the_template_names(lab):
+    body = fleet.template_for(lab, 7)
+    built = fleet.build(lab, 7)
+    ec2, iam = lab.client("ec2"), lab.client("iam")
+    by_vpc = [{"Name": "vpc-id", "Values": [built.vpc_id]}]
+    named = {t["Value"] for kind in ("describe_subnets", "describe_route_tables", "describe_network_acls")
+             for r in getattr(ec2, kind)(Filters=by_vpc)[{"describe_subnets": "Subnets", "describe_route_tables":
+                                                           "RouteTables", "describe_network_acls": "NetworkAcls"}[kind]]
+             for t in r.get("Tags", []) if t["Key"] == "Name"}
+    groups = {g["GroupName"] for g in ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"]}
+    for logical_id, resource in body["Resources"].items():
+        props = resource["Properties"]
+        name = next((t["Value"] for t in props.get("Tags", []) if t["Key"] == "Name"), None)
+        if resource["Type"] in ("AWS::EC2::Subnet", "AWS::EC2::RouteTable", "AWS::EC2::NetworkAcl"):
+            assert name in named, logical_id
+        elif resource["Type"] == "AWS::EC2::SecurityGroup":
+            assert props["GroupName"] in groups, logical_id
+        elif resource["Type"] == "AWS::IAM::Role":
+            role = iam.get_role(RoleName=props["RoleName"])["Role"]
+            assert role["AssumeRolePolicyDocument"] == props["AssumeRolePolicyDocument"]
+            attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=props["RoleName"])[
+                "AttachedPolicies"]]
+            member = next((m for m in built.members if m.resources["role"] == props["RoleName"]), None)
+            later = [catalogue.CORE] if member and member.cause_key == "refused-then-fixed" else []
+            assert sorted(attached) == sorted(props.get("ManagedPolicyArns", []) + later), logical_id
+        elif resource["Type"] == "AWS::EC2::Instance":
+            member = next(m for m in built.members if name == m.resources["instance_name"])
+            instance = ec2.describe_instances(InstanceIds=[member.instance_id])["Reservations"][0]["Instances"][0]
+            assert instance["InstanceType"] == props["InstanceType"]
+            assert instance["MetadataOptions"]["HttpEndpoint"] == props["MetadataOptions"]["HttpEndpoint"]
+
+
 # --- building and grading -----------------------------------------------------------------
 
 

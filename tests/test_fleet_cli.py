@@ -3,6 +3,7 @@ command is its own process, so the fleet's state must come from the endpoint alo
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from test_serve import BIN, served  # noqa: F401 - the fixture: a serve process on a free port
@@ -19,6 +20,9 @@ def test_new_grade_answers_against_serve(served, tmp_path):  # noqa: F811
 
     graded = fleet(env, "grade")
     assert graded.returncode == 2 and graded.stderr.startswith("ssmlab: There is no fleet in us-east-1 yet")
+
+    body = fleet(env, "template", "--seed", "11")
+    assert body.returncode == 0 and "AWS::EC2::Instance" in json.loads(body.stdout)["Resources"]["Node01Instance"]["Type"]
 
     built = fleet(env, "new", "--seed", "11")
     assert built.returncode == 0, built.stderr

@@ -324,7 +324,10 @@ def _judge(lab, fleet: Fleet, member: Member, reservations: dict) -> Grade:
     roles: list[tuple[str, str]] = []
     profile_arn = (instance.get("IamInstanceProfile") or {}).get("Arn")
     if profile_arn:
-        profile = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
+        try:
+            profile = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
+        except ClientError:  # deleted since it was associated: it gives no credentials
+            profile = {"Roles": []}
         roles += [(_("the instance's role"), r["RoleName"]) for r in profile["Roles"]]
     # Where the profile gives no working credentials the agent falls back to Default Host
     # Management's role (docs/aws-facts.md#fleet-dhmc-role-without-policy): it counts too.

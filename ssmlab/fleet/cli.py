@@ -1,4 +1,4 @@
-"""``ssmlab fleet new|grade|answers|hint|show``: the fleet from a terminal, against the current
+"""``ssmlab fleet new|grade|answers|hint|show|template``: the fleet from a terminal, against the current
 endpoint (the ``AWS_ENDPOINT_URL`` that ``ssmlab serve`` prints) or, with ``--aws`` (or
 ``SSMLAB_BACKEND=aws``), the confirmed real account."""
 
@@ -49,6 +49,11 @@ def _run(args: argparse.Namespace) -> int:
     from .. import fleet
 
     lab = _lab(args)
+    if args.fleet_command == "template":
+        from .template import to_json
+
+        print(to_json(fleet.template_for(lab, args.seed)))
+        return 0
     if args.fleet_command == "new":
         built = fleet.build(lab, args.seed)
         print(built)
@@ -71,18 +76,20 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_parser(commands) -> None:
     """Add ``fleet`` and its sub-commands to ``ssmlab``'s parser."""
-    parser = commands.add_parser("fleet", help="the fix-the-fleet lab: build, grade, hints, the answer key")
+    parser = commands.add_parser("fleet", help=_("the fix-the-fleet lab: build, grade, hints, the answer key"))
     parser.add_argument("--aws", action="store_true",
-                        help="the real account in SSMLAB_AWS_ACCOUNT instead of $AWS_ENDPOINT_URL")
-    parser.add_argument("--region", help="the Region (default: AWS_REGION, else us-east-1)")
+                        help=_("the real account in SSMLAB_AWS_ACCOUNT instead of $AWS_ENDPOINT_URL"))
+    parser.add_argument("--region", help=_("the Region (default: AWS_REGION, else us-east-1)"))
     sub = parser.add_subparsers(dest="fleet_command", required=True, metavar="FLEET_COMMAND")
-    new = sub.add_parser("new", help="build a fleet of 8 instances, each unmanaged for a cause the seed draws")
-    new.add_argument("--seed", type=int, required=True, help="which causes (a whole number; same seed, same fleet)")
-    sub.add_parser("grade", help="one line per instance; exit 0 only when every one is fixed acceptably")
-    sub.add_parser("answers", help="the facilitator's key: AWS CLI commands, least change per instance")
-    hint = sub.add_parser("hint", help="a hint for one instance")
-    hint.add_argument("member", metavar="MEMBER", help="node-01 ... or its instance id")
-    hint.add_argument("--level", type=int, default=1, choices=(1, 2), help="1 narrows, 2 names the cause")
-    show = sub.add_parser("show", help="the members and their instance ids")
-    show.add_argument("--causes", action="store_true", help="also each member's cause (facilitators)")
+    new = sub.add_parser("new", help=_("build a fleet of 8 instances, each unmanaged for a cause the seed draws"))
+    new.add_argument("--seed", type=int, required=True, help=_("which causes (a whole number; same seed, same fleet)"))
+    sub.add_parser("grade", help=_("one line per instance; exit 0 only when every one is fixed acceptably"))
+    sub.add_parser("answers", help=_("the facilitator's key: AWS CLI commands, least change per instance"))
+    hint = sub.add_parser("hint", help=_("a hint for one instance"))
+    hint.add_argument("member", metavar="MEMBER", help=_("node-01 ... or its instance id"))
+    hint.add_argument("--level", type=int, default=1, choices=(1, 2), help=_("1 narrows, 2 names the cause"))
+    body = sub.add_parser("template", help=_("print the fleet's CloudFormation template for a seed (JSON)"))
+    body.add_argument("--seed", type=int, required=True)
+    show = sub.add_parser("show", help=_("the members and their instance ids"))
+    show.add_argument("--causes", action="store_true", help=_("also each member's cause (facilitators)"))
     parser.set_defaults(run=_run)
