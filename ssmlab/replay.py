@@ -20,8 +20,10 @@ lesson  leaves behind                                                       name
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
         (the blog's detour, docs/aws-facts.md#journey step 6)
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
-07      the last lesson; its probe and control instances (Name tags      control
+07      nothing more: its probe and control instances (Name tags         control
         for-probe, CONTROL) are terminated in its clean-up
+08      the last lesson: the fleet it builds (fleet.build, seed 8) stays    fleet-*
+        for its exercise; on a real account ``ssmlab cleanup`` removes it
 ======  ==================================================================  ==============
 
 Every step is idempotent: what exists already is kept. Before building, what lessons N
@@ -43,9 +45,10 @@ from botocore.exceptions import ClientError
 from . import ownership, templates, waiting
 from .errors import LabError
 from .i18n import _
+from .fleet import MEMBERS as FLEET_MEMBERS
 
 #: The lessons there are; ``start(lesson=N)`` accepts these numbers.
-LESSONS = range(0, 8)
+LESSONS = range(0, 9)
 
 EC2 = "ec2.amazonaws.com"
 SSM = "ssm.amazonaws.com"
@@ -75,6 +78,15 @@ BASES: dict[str, tuple[str, str]] = {
     "SECOND_ROLE": ("role", "role-for-ssm"),
     "SECOND_PROFILE": ("instance profile", "for-ssm"),
     "RESTRICTED_ROLE": ("role", "role-for-restricted-learner"),
+    # Lesson 08's fleet (ssmlab/fleet): its stack on a real account, its Default Host
+    # Management role, and each member's role and instance profile.
+    "FLEET_STACK": ("stack", "fleet"),
+    "FLEET_DHMC_ROLE": ("role", "fleet-dhmc-role"),
+    **{
+        f"FLEET_{member.upper().replace('-', '_')}_{label}": (kind, f"fleet-{member}-{suffix}")
+        for member in FLEET_MEMBERS
+        for label, kind, suffix in (("ROLE", "role", "role"), ("PROFILE", "instance profile", "profile"))
+    },
 }
 #: The longest base name: it bounds the prefix (ownership.check_prefix).
 LONGEST_BASE = max((base for _, base in BASES.values()), key=len)
@@ -290,13 +302,31 @@ def _undo_06(lab, n) -> None:
 
 
 def _lesson_07(lab, n) -> None:
-    """The last lesson: nothing comes after it."""
+    """Lesson 07 leaves nothing more: its probe and control are terminated in its clean-up."""
 
 
 def _undo_07(lab, n) -> None:
     pass
 
 
+def _lesson_08(lab, n) -> None:
+    """The last lesson: nothing comes after it."""
+
+
+def _undo_08(lab, n) -> None:
+    """Remove lesson 08's fleet, so the lesson can build it again (a real account only:
+    offline, ``start()`` gives a fresh lab): its stack, then the instance profiles made
+    beside the stack (a profile without a role, which CloudFormation cannot make)."""
+    cfn = lab.client("cloudformation")
+    if waiting.stack_status(cfn, n["FLEET_STACK"]) is not None:
+        ownership.require(lab, "stack", n["FLEET_STACK"])
+        waiting.delete_stack(lab, n["FLEET_STACK"])
+    for label in n:
+        if label.startswith("FLEET_NODE_") and label.endswith("_PROFILE"):
+            _delete_profile(lab, n[label])
+
+
 # _STEPS[i] does lesson i; _UNDO[i] removes what lesson i created (both idempotent).
-_STEPS = (_lesson_00, _lesson_01, _lesson_02, _lesson_03, _lesson_04, _lesson_05, _lesson_06, _lesson_07)
-_UNDO = (_undo_00, _undo_01, _undo_02, _undo_03, _undo_04, _undo_05, _undo_06, _undo_07)
+_STEPS = (_lesson_00, _lesson_01, _lesson_02, _lesson_03, _lesson_04, _lesson_05, _lesson_06, _lesson_07,
+          _lesson_08)
+_UNDO = (_undo_00, _undo_01, _undo_02, _undo_03, _undo_04, _undo_05, _undo_06, _undo_07, _undo_08)

@@ -367,3 +367,44 @@ def _wait_for_managed_instance_offline(lab, instance_id: str, *, after=None, tim
                     return found[0]
         bar.leave = True  # keep the full bar beside the message
     raise LabError(not_managed_message(instance_id, timeout / 60))
+
+
+# --------------------------------------------------------------------- Automation
+
+#: AutomationExecutionStatus values that are not final (botocore's ssm model).
+AUTOMATION_RUNNING = ("Pending", "InProgress", "Waiting", "Cancelling", "Scheduled", "RunbookInProgress")
+
+
+def wait_for_automation(lab, execution_id: str, *, timeout: float | None = None, progress: bool = True,
+                        clock: Callable[[], float] = time.monotonic,
+                        sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Poll ``GetAutomationExecution`` until the execution ends (Success, Failed, TimedOut,
+    Cancelled, ...); return its ``AutomationExecution``. boto3 has no waiter for it.
+
+    Offline the lab clock moves on instead (10 s of lab time per poll, 10 minutes at
+    most), so no real time passes; on AWS, polls at the lab's pace for 15 minutes at most
+    (a runbook takes a minute or more). On time-out, LabError says so in one sentence.
+    """
+    ssm = lab.client("ssm")
+    found: list[dict] = []
+
+    def finished() -> bool:
+        execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
+        found[:] = [execution]
+        return execution["AutomationExecutionStatus"] not in AUTOMATION_RUNNING
+
+    if lab.offline and clock is time.monotonic and sleep is time.sleep:
+        done = lab.clock.run_until(finished, timeout=timeout or 600, step=10)
+    else:
+        first, most = pace(lab)
+        try:
+            done = bool(poll(finished, what=f"automation {execution_id[:8]}", timeout=timeout or 900,
+                             first=first, most=most, progress=progress, clock=clock, sleep=sleep))
+        except TimedOut:
+            done = False
+    if not done:
+        raise LabError(
+            f"The automation {execution_id} had not finished within {(timeout or (600 if lab.offline else 900)) / 60:g} "
+            f"minute(s): see `aws ssm get-automation-execution --automation-execution-id {execution_id}`."
+        )
+    return found[0]

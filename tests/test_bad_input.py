@@ -409,7 +409,7 @@ def test_the_catalogue_counts(capsys):
 
 def test_start_lesson_99_refuses_before_starting_anything():
     ssmlab.stop()
-    with pytest.raises(LabError, match=r"There is no lesson 99: use a lesson number from 0 to 7"):
+    with pytest.raises(LabError, match=r"There is no lesson 99: use a lesson number from 0 to 8"):
         ssmlab.start(lesson=99, quiet=True)
     assert ssmlab.current() is None and lab_module._endpoint is None
 

@@ -44,7 +44,7 @@ AFTER_06 = {
     "roles": {"role-for-ec2": (["ec2.amazonaws.com", "ssm.amazonaws.com"], ["AmazonSSMManagedInstanceCore"])},
 }
 EMPTY = {"roles": {}, "profiles": {}, "stacks": {}}
-EXPECTED = {0: EMPTY, 1: EMPTY, 2: EMPTY, 3: AFTER_02, 4: AFTER_03, 5: AFTER_03, 6: AFTER_05, 7: AFTER_06}
+EXPECTED = {0: EMPTY, 1: EMPTY, 2: EMPTY, 3: AFTER_02, 4: AFTER_03, 5: AFTER_03, 6: AFTER_05, 7: AFTER_06, 8: AFTER_06}
 
 
 @pytest.mark.parametrize("lesson", sorted(EXPECTED))
@@ -130,12 +130,12 @@ def test_lesson_03_stand_in_left_behind_is_removed_on_an_account(lab):
     assert state(lab) == AFTER_02
 
 
-@pytest.mark.parametrize("lesson", [-1, 8, 99, "3", 2.0, True, None])
+@pytest.mark.parametrize("lesson", [-1, 9, 99, "3", 2.0, True, None])
 def test_an_unknown_lesson_is_one_plain_sentence(lab, lesson):
     with pytest.raises(LabError) as caught:
         replay.rebuild(lab, lesson)
     message = str(caught.value)
-    assert message.startswith("There is no lesson") and "0 to 7" in message
+    assert message.startswith("There is no lesson") and "0 to 8" in message
     assert "\n" not in message and message.count(". ") == 0 and message.endswith(".")
 
 

@@ -15,6 +15,9 @@ with its sources):
 - ``commands``         Run Command invocations in time (Pending, InProgress, terminal).
 - ``ssm_api``          the Systems Manager APIs moto lacks or gets wrong
                        (DescribeInstanceInformation, GetConnectionStatus, Run Command).
+- ``automation``       Automation: the runbook AWSSupport-TroubleshootManagedInstance
+                       (StartAutomationExecution, GetAutomationExecution,
+                       DescribeAutomationStepExecutions, DescribeDocument), in lab time.
 - ``instance_shell``   bash on an instance (bashlex), for Run Command and Session Manager;
                        ``imds`` its instance metadata, ``instance_aws`` its curl and AWS CLI.
 - ``session_shell``    Session Manager shells (ssm-user) kept for ``ssmlab session``.
@@ -47,6 +50,7 @@ import sys
 _PATCH_MODULES = (
     "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "sts_corrections", "cfn_corrections",
     "session_shell", "clock", "agent", "commands",
+    "automation",  # after ssm_api: the Automation handlers on the same response class
 )
 _installed = False
 

@@ -169,3 +169,68 @@ def principal_policies(backend: IAMBackend, kind: str, name: str) -> PrincipalPo
 
 
 check()
+
+
+# ------------------------------------------------- Automation (simulation/automation.py)
+# What the runbook's offline model needs from moto: the serialised error and answer of
+# moto's JSON protocol, its seeded uuid, the SSM response class to add handlers to, and
+# the backends whose state the runbook's steps read.
+
+
+def service_error(code: str) -> type:
+    """An exception class moto's server answers with ``code`` (HTTP 400) and its message.
+
+    ``str()`` is the message alone: moto's JSON serialiser falls back to ``str(error)`` for
+    an empty message, which would send "Code: " where AWS sends no message at all.
+    """
+    from moto.core.exceptions import ServiceException
+
+    return type(code, (ServiceException,), {"code": code, "__str__": lambda self: self.message})
+
+
+def action_result(body: dict):
+    """A handler's answer, serialised by moto for the request's protocol."""
+    from moto.core.responses import ActionResult
+
+    return ActionResult(body)
+
+
+def seeded_uuid() -> str:
+    """A uuid4 from moto's seeded generator (the lab seeds it, so ids repeat run to run)."""
+    from moto.moto_api._internal import mock_random
+
+    return str(mock_random.uuid4())
+
+
+def ssm_response_class():
+    """moto's SSM response class: its snake_case methods answer the JSON actions."""
+    from moto.ssm.responses import SimpleSystemManagerResponse
+
+    return SimpleSystemManagerResponse
+
+
+def ssm_backend(account_id: str, region: str):
+    from moto.ssm.models import ssm_backends
+
+    return ssm_backends[account_id][region]
+
+
+def ssm_backends_loaded():
+    """Every SSM backend moto has made so far (for a reset)."""
+    from moto.ssm.models import ssm_backends
+
+    return [backend for account in list(ssm_backends.keys()) for backend in list(ssm_backends[account].values())]
+
+
+def ec2_backend(account_id: str, region: str):
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[account_id][region]
+
+
+def caller_arn(response) -> str:
+    """The ARN of who signed a request (an IAM user's, or an assumed-role session's)."""
+    from moto.sts.models import sts_backends
+
+    sts = sts_backends[response.current_account]["global"]
+    return sts.get_caller_identity(response.get_access_key(), response.region)[1]

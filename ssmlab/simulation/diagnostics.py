@@ -16,9 +16,10 @@ AccessDeniedException is in the agent log, printed after the table
 ``diagnose(account_id, region, instance_id)`` works in the process that holds the lab's moto
 backends (a notebook's kernel, or ``ssmlab serve``). ``main(args)`` is the
 ``ssmlab diagnose INSTANCE_ID`` command: in a separate process it asks a running lab over
-its endpoint by starting the Systems Manager runbook AWSSupport-TroubleshootManagedInstance
-(the AWS runbook for "why is my instance not managed", docs/aws-facts.md#core-5), which the
-simulation answers with this same text; see ``ssm_api``.
+its endpoint by starting the lab's own Automation document ``ssmlab-GetDiagnostics``, which
+the simulation answers with this same text (``automation``; AWS's runbook for "why is my
+instance not managed", AWSSupport-TroubleshootManagedInstance, is modelled there too, with
+its own report).
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ from . import agent
 
 MAX_TABLE_WIDTH = 80  # maxTableWidth in agent/cli/clicommand/getdiagnostics.go
 RUNBOOK = "AWSSupport-TroubleshootManagedInstance"
-RUNBOOK_OUTPUT = "ssmlab.Diagnostics"
+# The lab's own Automation document and output that carry this module's text to another
+# process (simulation/automation.py).
+DIAGNOSTICS_DOCUMENT = "ssmlab-GetDiagnostics"
+DIAGNOSTICS_OUTPUT = "GetDiagnostics.Diagnostics"
 
 SUCCESS, FAILED, SKIPPED = "Success", "Failed", "Skipped"
 
@@ -211,14 +215,14 @@ def _ask_endpoint(endpoint: str, instance_id: str, region: str) -> str:
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "ssmlab"),
     )
     execution_id = ssm.start_automation_execution(
-        DocumentName=RUNBOOK, Parameters={"InstanceId": [instance_id]}
+        DocumentName=DIAGNOSTICS_DOCUMENT, Parameters={"InstanceId": [instance_id]}
     )["AutomationExecutionId"]
     for _ in range(50):
         execution = ssm.get_automation_execution(AutomationExecutionId=execution_id)["AutomationExecution"]
         if execution["AutomationExecutionStatus"] not in ("Pending", "InProgress"):
-            return "".join(execution.get("Outputs", {}).get(RUNBOOK_OUTPUT, []))
+            return "".join(execution.get("Outputs", {}).get(DIAGNOSTICS_OUTPUT, []))
         time.sleep(0.1)
-    raise TimeoutError(f"{RUNBOOK} did not finish")
+    raise TimeoutError(f"{DIAGNOSTICS_DOCUMENT} did not finish")
 
 
 def main(args: argparse.Namespace | list[str] | None = None) -> int:

@@ -26,9 +26,7 @@ adds or replaces these methods (docs/aws-facts.md#core-7 lists the gaps):
   are public for ``ssmlab session``.
 - ``GetServiceSetting`` / ``UpdateServiceSetting`` / ``ResetServiceSetting``: missing in
   moto; needed for Default Host Management Configuration (docs/aws-facts.md#core-3).
-- ``StartAutomationExecution`` / ``GetAutomationExecution``: only for the runbook
-  AWSSupport-TroubleshootManagedInstance, answered with ``diagnostics.diagnose``'s text
-  (how ``ssmlab diagnose`` in another process asks a running ``ssmlab serve``).
+- Automation (the runbook AWSSupport-TroubleshootManagedInstance): ``automation``.
 
 The simulation's own state (service settings, invocations) lives on moto's SSM backend
 object, so moto's reset clears it too; ``reset()`` clears it explicitly.
@@ -94,8 +92,6 @@ TargetNotConnected = _error("TargetNotConnected")
 DoesNotExistException = _error("DoesNotExistException")
 ServiceSettingNotFound = _error("ServiceSettingNotFound")
 ValidationException = _error("ValidationException")
-AutomationDefinitionNotFoundException = _error("AutomationDefinitionNotFoundException")
-AutomationExecutionNotFoundException = _error("AutomationExecutionNotFoundException")
 
 
 # ---------------------------------------------------------------------------------------
@@ -799,46 +795,7 @@ def reset_service_setting(self) -> ActionResult:
     return ActionResult({"ServiceSetting": _setting_response(self, key)})
 
 
-def start_automation_execution(self) -> ActionResult:
-    """Only the runbook AWSSupport-TroubleshootManagedInstance (docs/aws-facts.md#core-5), which on AWS
-    inspects why a node is not managed. Its output here is ssm-cli's diagnostics table and
-    the agent log from ``diagnostics.diagnose`` (the real runbook's outputs differ); this is
-    how ``ssmlab diagnose`` in another process asks a running ``ssmlab serve``."""
-    from . import diagnostics
-
-    document = self._get_param("DocumentName")
-    if document != diagnostics.RUNBOOK:
-        raise AutomationDefinitionNotFoundException(f"Document {document} does not exist.")
-    instance_ids = (self._get_param("Parameters", {}) or {}).get("InstanceId", [])
-    if len(instance_ids) != 1:
-        raise ValidationException("Parameter InstanceId requires one instance id.")
-    text = diagnostics.diagnose(self.current_account, self.region, instance_ids[0])
-    execution_id = str(mock_random.uuid4())
-    _state(self.ssm_backend).setdefault("automations", {})[execution_id] = {
-        "AutomationExecutionId": execution_id,
-        "DocumentName": document,
-        "DocumentVersion": "1",
-        "ExecutionStartTime": _now(),
-        "ExecutionEndTime": _now(),
-        "AutomationExecutionStatus": "Success",
-        "Parameters": {"InstanceId": instance_ids},
-        "Outputs": {diagnostics.RUNBOOK_OUTPUT: [text]},
-        "Mode": "Auto",
-    }
-    return ActionResult({"AutomationExecutionId": execution_id})
-
-
-def get_automation_execution(self) -> ActionResult:
-    execution_id = self._get_param("AutomationExecutionId")
-    execution = _state(self.ssm_backend).get("automations", {}).get(execution_id)
-    if execution is None:
-        raise AutomationExecutionNotFoundException(f"Automation execution {execution_id} not found.")
-    return ActionResult({"AutomationExecution": execution})
-
-
 _HANDLERS = {
-    "start_automation_execution": start_automation_execution,
-    "get_automation_execution": get_automation_execution,
     "describe_instance_information": describe_instance_information,
     "get_connection_status": get_connection_status,
     "start_session": start_session_action,

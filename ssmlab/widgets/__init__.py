@@ -5,6 +5,7 @@
     builder = TrustPolicyBuilder(lab, on_apply=lab_map.refresh)
     CheckBox(checks.check_trust_policy)
     ProfileMap(lab, profiles=[PROFILE], instance_ids=[INSTANCE_ID])  # profile ↔ role, instance ↔ profile
+    FleetScoreboard(lab)                                      # lesson 08: the fleet, per instance
 
 Models (``TrustPolicyModel``, ``LabMapModel``, ``ProfileMapModel``, ``CheckModel``) import no ipywidgets and are
 tested without a browser; the views (``views.py``) are imported on first use.
@@ -17,7 +18,7 @@ from .lab_map import Link, LabMapModel
 from .profile_map import ProfileMapModel
 from .trust_builder import Applied, TrustPolicyModel
 
-_VIEWS = ("CheckBox", "LabMap", "ProfileMap", "TrustPolicyBuilder")
+_VIEWS = ("CheckBox", "LabMap", "ProfileMap", "TrustPolicyBuilder", "FleetScoreboard")
 
 __all__ = ["Applied", "CheckModel", "LabMapModel", "Link", "ProfileMapModel", "TrustPolicyModel", *_VIEWS]
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import ipywidgets as widgets
 
 from ..i18n import _
+from .. import scoreboard as board
 from .check_box import CheckModel
 from .lab_map import LabMapModel
 from .profile_map import ProfileMapModel
@@ -316,6 +317,53 @@ class CheckBox(_TextForm, widgets.VBox):
         self._feedback.value = for_state(
             _verdict_html(feedback.ok, _("Correct:") if feedback.ok else _("Not yet:"), feedback.message))
         return feedback
+
+    def text(self) -> str:
+        return self.model.text()
+
+
+# ------------------------------------------------------------------- the fleet's scoreboard
+
+_STATE_COLOURS = {board.FIXED: "#1a7f37", board.NOT_YET: "#9a6700", board.UNACCEPTABLE: "#cf222e"}
+
+
+class FleetScoreboard(_TextForm, widgets.VBox):
+    """The fleet's scoreboard (``ssmlab.scoreboard.Scoreboard``) as a table, with a Refresh
+    button that grades the fleet again. ``FleetScoreboard(lab)``, or pass a model."""
+
+    def __init__(self, lab=None, fleet=None, *, model=None, record: bool = True, **kwargs):
+        self.model = model if model is not None else board.Scoreboard(lab, fleet, record=record)
+        self._table = widgets.HTML()
+        self._table.add_class("ssmlab-scoreboard")
+        self._button = widgets.Button(description="Refresh", button_style="info")
+        self._button.add_class("ssmlab-refresh")
+        self._button.on_click(lambda _: self.refresh())
+        super().__init__([self._table, self._button], **kwargs)
+        self._draw()
+
+    def refresh(self):
+        """Grade the fleet again and redraw; returns the rows."""
+        rows = self.model.refresh()
+        self._draw()
+        return rows
+
+    def _draw(self) -> None:
+        from ..i18n import _
+        from ..privacy import for_state  # synced to the front end: a real account's id masked
+
+        head = "".join(f"<th>{html.escape(_(h))}</th>" for h in ("name", "instance id", "Systems Manager", "fix"))
+        body = ""
+        for row in self.model.rows:
+            colour = _STATE_COLOURS.get(row.state, "inherit")
+            body += (
+                f'<tr class="ssmlab-row-{_css_name(row.state)}"><td>{html.escape(row.name)}</td>'
+                f"<td><code>{html.escape(row.instance_id)}</code></td><td>{html.escape(_(row.ping))}</td>"
+                f'<td style="color:{colour}" title="{html.escape(row.verdict)}"><b>{html.escape(_(row.state))}</b></td></tr>'
+            )
+        fixed = sum(r.state == board.FIXED for r in self.model.rows)
+        count = html.escape(_("{fixed} of {total} fixed acceptably.").format(fixed=fixed, total=len(self.model.rows)))
+        self._table.value = for_state(
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{count}</p>")
 
     def text(self) -> str:
         return self.model.text()
