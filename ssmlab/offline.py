@@ -14,6 +14,7 @@ import logging
 import socket
 import sys
 import threading
+from typing import Callable
 
 import boto3
 
@@ -184,9 +185,17 @@ class OfflineEndpoint:
         # moto's dispatcher, with AWS-shaped answers for what the lab does not model.
         # Each request moves the lab clock on one step (simulation/clock.py).
         app = clock.ticking(unmodelled.Dispatcher())
+        self.app = app
+        #: A WSGI wrapper around :attr:`app` (a room's ``RoomGuard``), or None.
+        self.guard: Callable | None = None
+
+        def guarded(environ, start_response):
+            guard = self.guard
+            return (guard or app)(environ, start_response)
+
         try:
             self._server = make_server(
-                LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler,
+                LOOPBACK, port, guarded, threaded=True, request_handler=_QuietRequestHandler,
                 fd=listener.fileno(),
             )
         finally:
@@ -201,6 +210,7 @@ class OfflineEndpoint:
 
     def reset(self, seed: int = DEFAULT_SEED, region: str = "us-east-1") -> None:
         """Forget every resource and reseed ids, so a lab's outputs repeat run to run."""
+        self.guard = None  # a room's door goes with the room's accounts
         _forget_every_backend()
         simulation.reset()
         # Seed, then create the IAM backend (it loads the AWS managed policies) and the

@@ -169,3 +169,45 @@ def principal_policies(backend: IAMBackend, kind: str, name: str) -> PrincipalPo
 
 
 check()
+
+
+# ---------------------------------------------------------------------------------------
+# Accounts of a room (``ssmlab serve --attendees N``, ssmlab/room.py)
+#
+# moto keeps one set of backends per account id and decides a request's account from its
+# access key: ``moto.core.responses.BaseResponse.get_current_account`` asks
+# ``moto.iam.models.get_account_id_from``, which looks the key up in every account's
+# ``IAMBackend.access_keys`` (IAM users' keys, and the keys STS hands out for a role, which
+# land in the role's account) and falls back to moto's default account when no account
+# holds it. A room needs the strict form of that lookup (an unknown key is no account),
+# and keys the lab chose itself (``secrets``) rather than moto's seeded ones.
+
+
+def account_of_access_key(access_key_id: str) -> str | None:
+    """The account whose IAM backend holds ``access_key_id`` (active), or None."""
+    for account_id, account in list(iam_backends.items()):
+        backend = account.get("aws") if hasattr(account, "get") else None
+        if backend is None:
+            continue
+        key = backend.access_keys.get(access_key_id)
+        if key is not None and getattr(key, "status", "Active") == "Active":
+            return account_id
+    return None
+
+
+def create_user_with_key(account_id: str, user_name: str, access_key_id: str, secret: str) -> str:
+    """Create IAM user ``user_name`` in ``account_id`` holding the given access key; its ARN.
+
+    moto's ``IAMBackend.create_access_key`` draws the key id and secret from its seeded
+    random; the key is then given the id and secret the caller chose, where moto keeps it
+    (the user's key list and the account's ``access_keys`` index)."""
+    backend = iam_backend(account_id)
+    user = backend.create_user("us-east-1", user_name)
+    key = backend.create_access_key(user_name)
+    del backend.access_keys[key.access_key_id]
+    key.access_key_id, key.secret_access_key = access_key_id, secret
+    backend.access_keys[access_key_id] = key
+    return user.arn
+
+
+__all__ += ["account_of_access_key", "create_user_with_key"]
