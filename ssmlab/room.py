@@ -84,6 +84,9 @@ def check_room(attendees: int, cards: str | os.PathLike | None) -> Path:
             "empty --cards directory (a card works only with the server that wrote it)."
         ).format(folder=folder, first=existing[0]))
     parent = folder if folder.is_dir() else _existing_parent(folder)
+    if not parent.is_dir():
+        raise LabError(_("Cannot write cards to {folder}: {parent} is not a directory.").format(
+            folder=folder, parent=parent))
     if not os.access(parent, os.W_OK | os.X_OK):
         raise LabError(_("Cannot write cards to {folder}: {parent} is not writable.").format(
             folder=folder, parent=parent))
@@ -91,7 +94,7 @@ def check_room(attendees: int, cards: str | os.PathLike | None) -> Path:
 
 
 def _existing_parent(path: Path) -> Path:
-    for parent in path.absolute().parents:
+    for parent in path.parents:
         if parent.exists():
             return parent
     return Path("/")
