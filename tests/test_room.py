@@ -164,6 +164,36 @@ def test_a_key_the_room_does_not_hold_is_refused_as_aws_refuses_it(served, journ
     assert refused.value.response["Error"]["Code"] == code
 
 
+@pytest.mark.parametrize("service, operation, code", [
+    ("sts", "get_caller_identity", "SignatureDoesNotMatch"),
+    ("ec2", "describe_instances", "AuthFailure"),
+    ("ssm", "describe_instance_information", "InvalidSignatureException"),
+])
+def test_a_room_key_with_another_secret_is_refused(journeys, service, operation, code):
+    cards, _ = journeys
+    wrong = dict(cards[0], AWS_SECRET_ACCESS_KEY=cards[1]["AWS_SECRET_ACCESS_KEY"])
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        getattr(client(wrong, service), operation)()
+    assert refused.value.response["Error"]["Code"] == code
+    assert refused.value.response["Error"]["Message"].startswith(
+        "The request signature we calculated does not match" if code != "AuthFailure" else "AWS was not able")
+
+
+def test_the_real_aws_cli_with_a_card(journeys, tmp_path):
+    cards, seen = journeys
+    env = shell_env(cards[7], tmp_path)
+    roles = subprocess.run(["aws", "iam", "list-roles", "--query", "Roles[].RoleName", "--output", "text"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert roles.returncode == 0, roles.stderr
+    assert set(roles.stdout.split()) == OWN_ROLES
+    created = subprocess.run(["aws", "iam", "create-role", "--role-name", "role-for-ec2",
+                              "--assume-role-policy-document", room.TRUST_EC2], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert created.returncode == 255
+    assert created.stderr.strip() == ("An error occurred (EntityAlreadyExists) when calling the CreateRole "
+                                      "operation: Role with name role-for-ec2 already exists.")
+
+
 def test_moto_api_is_closed(journeys):
     import urllib.error
     import urllib.request
@@ -247,3 +277,28 @@ def test_bad_rooms_are_one_sentence_and_create_nothing(tmp_path):
         f"ssmlab: {folder} already holds cards from another run (attendee-01.env): remove them, or "
         f"choose an empty --cards directory (a card works only with the server that wrote it).\n")
     assert sorted(p.name for p in folder.iterdir()) == ["attendee-01.env"]
+
+
+def test_a_session_shell_is_reached_from_its_own_account_only(journeys, tmp_path):
+    from ssmlab.session import Session, SessionError
+
+    cards, seen = journeys
+    mine, other = cards[5], cards[6]
+    shell = subprocess.run([str(BIN / "ssmlab"), "session", seen[5].instance_id], input="whoami\nexit\n",
+                           env=shell_env(mine, tmp_path), capture_output=True, text=True, timeout=120)
+    assert shell.returncode == 0, shell.stderr
+    assert "ssm-user" in shell.stdout
+    refused = subprocess.run([str(BIN / "ssmlab"), "session", seen[5].instance_id], input="whoami\n",
+                             env=shell_env(other, tmp_path), capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 254
+    assert "TargetNotConnected" in refused.stderr
+    # An open session's id is of no use from another account.
+    session = Session.start(mine["AWS_ENDPOINT_URL"], "us-east-1", mine["AWS_ACCESS_KEY_ID"], seen[5].instance_id,
+                            mine["AWS_SECRET_ACCESS_KEY"])
+    intruder = Session(other["AWS_ENDPOINT_URL"], "us-east-1", other["AWS_ACCESS_KEY_ID"], seen[5].instance_id,
+                       session_id=session.session_id, secret_key=other["AWS_SECRET_ACCESS_KEY"])
+    with pytest.raises(SessionError) as missing:
+        intruder.run("id")
+    assert "does not exist" in str(missing.value)
+    assert "ssm-user" in session.run("whoami")
+    session.terminate()

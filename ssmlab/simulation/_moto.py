@@ -211,3 +211,16 @@ def create_user_with_key(account_id: str, user_name: str, access_key_id: str, se
 
 
 __all__ += ["account_of_access_key", "create_user_with_key"]
+
+
+def secret_of_access_key(access_key_id: str) -> str | None:
+    """The secret access key moto keeps for ``access_key_id`` (any account), or None."""
+    for account in list(iam_backends.values()):
+        backend = account.get("aws") if hasattr(account, "get") else None
+        key = backend.access_keys.get(access_key_id) if backend is not None else None
+        if key is not None:
+            return key.secret_access_key
+    return None
+
+
+__all__ += ["secret_of_access_key"]

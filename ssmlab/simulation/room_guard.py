@@ -6,12 +6,15 @@ its own ``/moto-api`` (reset everything, dump every account's state). On one end
 shared by a room, each of those would let one attendee reach another's account. This WSGI
 wrapper, outermost around the lab's app, closes them (docs/aws-facts.md#a-room-of-accounts):
 
-- a request must be signed (SigV4) with an access key that an account of the room holds
-  (an attendee's IAM user, the facilitator's, or keys STS issued for a role in one of those
-  accounts); any other key is answered as AWS answers a key it does not know
-  (``InvalidClientTokenId`` for query services such as IAM, STS and CloudFormation,
-  ``UnrecognizedClientException`` for JSON services such as Systems Manager,
-  ``AuthFailure`` for EC2), and a request with no credentials as one missing them;
+- a request must be signed (SigV4, in its ``Authorization`` header) with an access key that
+  an account of the room holds (an attendee's IAM user, the facilitator's, or keys STS
+  issued for a role in one of those accounts); any other key is answered as AWS answers a
+  key it does not know (``InvalidClientTokenId`` for query services such as IAM, STS and
+  CloudFormation, ``UnrecognizedClientException`` for JSON services such as Systems
+  Manager, ``AuthFailure`` for EC2), and a request with no credentials as one missing them;
+- its signature must be the one the key's secret gives (computed again with botocore's
+  own SigV4 signer), else AWS's answer to a wrong secret (``SignatureDoesNotMatch``,
+  ``InvalidSignatureException``, EC2's ``AuthFailure``);
 - ``x-moto-account-id`` is removed from every request, except the lab's own calls from a
   simulated instance's AWS CLI, which carry the process's :data:`clock.INSTANCE_TOKEN`;
 - ``/moto-api`` is refused in one line.
@@ -21,6 +24,8 @@ Refused requests do not move the lab clock (the wrapper sits outside ``clock.tic
 
 from __future__ import annotations
 
+import hmac
+import io
 import json
 import re
 import uuid
@@ -47,6 +52,19 @@ NO_KEY = {
     "json": (400, "MissingAuthenticationTokenException", "Missing Authentication Token"),
     "ec2": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
 }
+BAD_SIGNATURE_MESSAGE = (
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+BAD_SIGNATURE = {
+    "query": (403, "SignatureDoesNotMatch", BAD_SIGNATURE_MESSAGE),
+    "json": (400, "InvalidSignatureException", BAD_SIGNATURE_MESSAGE),
+    "ec2": (401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+}
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
+    r"SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]+)"
+)
 MOTO_API = (
     "ssmlab's room endpoint does not serve moto's own API (/moto-api): on a shared endpoint "
     "it would let anyone reset or read every attendee's account."
@@ -110,4 +128,42 @@ class RoomGuard:
             return _error(start_response, protocol, *NO_KEY[protocol])
         if _moto.account_of_access_key(key) not in self.accounts:
             return _error(start_response, protocol, *UNKNOWN_KEY[protocol])
+        if not signature_holds(environ, _moto.secret_of_access_key(key) or ""):
+            return _error(start_response, protocol, *BAD_SIGNATURE[protocol])
         return self.app(environ, start_response)
+
+
+def _header(environ: dict, name: str) -> str | None:
+    if name in ("content-type", "content-length"):
+        return environ.get(name.upper().replace("-", "_"))
+    return environ.get("HTTP_" + name.upper().replace("-", "_"))
+
+
+def signature_holds(environ: dict, secret: str) -> bool:
+    """Whether the request's SigV4 signature is the one ``secret`` gives. The body is read
+    here and put back for the app."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    match = _AUTHORIZATION.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match is None:  # a presigned URL, or another scheme: not what the lab's clients send
+        return False
+    key, _day, region, service, signed, signature = match.groups()
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    headers = {}
+    for name in signed.split(";"):
+        value = _header(environ, name)
+        if value is None:
+            return False
+        headers[name] = value
+    uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+    request = AWSRequest(method=environ.get("REQUEST_METHOD", "GET"),
+                         url=f"http://{headers.get('host', environ.get('HTTP_HOST', ''))}{uri}",
+                         data=body, headers=headers)
+    request.context["timestamp"] = headers.get("x-amz-date", "")
+    auth = SigV4Auth(Credentials(key, secret), service, region)
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    return hmac.compare_digest(expected, signature)
