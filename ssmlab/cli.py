@@ -36,18 +36,21 @@ def _serve(args: argparse.Namespace) -> int:
         "offline", port=args.port, seed=seed, region=args.region, quiet=True
     )
     if room_folder is not None:
+        from .i18n import _
+
         room = _open_room(lab_module, lab, args, room_folder)
-        print(f"ssmlab offline room on {lab.endpoint}: {len(room.attendees)} attendees, each in an "
-              f"account of their own, region {lab.region}. Nothing here reaches AWS.")
+        print(_("ssmlab offline room on {endpoint}: {count} attendees, each in an account of their "
+                "own, region {region}. Nothing here reaches AWS.").format(
+            endpoint=lab.endpoint, count=len(room.attendees), region=lab.region))
         attendees = room.cards[:-1]
         names = str(attendees[0]) + (f" ... {attendees[-1].name}" if len(attendees) > 1 else "")
-        print(f"Attendee cards: {names} (one each: `source` it in the attendee's shell).")
-        print(f"The facilitator's card: {room.cards[-1]} (then `ssmlab room` lists the room).")
-        print("The cards are removed when the server stops. Serving until Ctrl-C or SIGTERM.", flush=True)
+        print(_("Attendee cards: {names} (one each: `source` it in the attendee's shell).").format(names=names))
+        print(_("The facilitator's card: {card} (then `ssmlab room` lists the room).").format(card=room.cards[-1]))
+        print(_("The cards are removed when the server stops. Serving until Ctrl-C or SIGTERM."), flush=True)
         stopping.wait()
         room.remove_cards()
         lab_module.stop()
-        print("ssmlab offline room stopped.", flush=True)
+        print(_("ssmlab offline room stopped."), flush=True)
         return 0
     exports = {
         key: lab.env[key]
@@ -76,14 +79,15 @@ def _check_room_arguments(args: argparse.Namespace):
     """The cards' folder of ``serve --attendees N --cards DIR`` (None without a room), or
     LabError in one sentence before anything starts."""
     from . import room
+    from .i18n import _
 
     if args.attendees is None:
         if args.cards is not None:
-            raise LabError("--cards needs --attendees N: the number of attendees to write cards for.")
+            raise LabError(_("--cards needs --attendees N: the number of attendees to write cards for."))
         return None
     if "MOTO_ACCOUNT_ID" in os.environ:
-        raise LabError("MOTO_ACCOUNT_ID is set, which would put every attendee in one account: "
-                       "unset it before `ssmlab serve --attendees`.")
+        raise LabError(_("MOTO_ACCOUNT_ID is set, which would put every attendee in one account: "
+                         "unset it before `ssmlab serve --attendees`."))
     return room.check_room(args.attendees, args.cards)
 
 
