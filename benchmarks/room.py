@@ -7,15 +7,19 @@ create-role, create-instance-profile, add-role-to-instance-profile, create-stack
 lesson template, the second role's LimitExceeded, the trust detour, attach
 AmazonSSMManagedInstanceCore, reboot, describe-instance-information until Online).
 Reports collisions (any journey that did not see exactly its own), p50/p95 latency per
-call alone and in the room, their ratio, and the server's resident memory.
+call alone and in the room, their ratio, and the server's resident memory. With
+``--think S`` each attendee pauses before each call (uniformly 0 to 2*S seconds, seeded per
+attendee), as people reading and typing do; without it every attendee calls back to back,
+the worst case.
 
-    .venv/bin/python benchmarks/room.py [--attendees 50]
+    .venv/bin/python benchmarks/room.py [--attendees 50] [--think 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import random
 import statistics
 import subprocess
 import sys
@@ -62,6 +66,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--attendees", type=int, default=50)
+    parser.add_argument("--think", type=float, default=0.0, help="mean pause before each call, seconds")
     args = parser.parse_args()
     template = templates.EC2_INSTANCE_PROFILE.read_text()
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,8 +88,14 @@ def main() -> int:
             alone = room.blog_journey(cards[-1], template)
             after_alone = rss_mb(server.pid)
             began = time.perf_counter()
+            def journey(numbered):
+                number, card = numbered
+                rng = random.Random(number)
+                pause = (lambda: time.sleep(rng.uniform(0, 2 * args.think))) if args.think else None
+                return room.blog_journey(card, template, pause)
+
             with concurrent.futures.ThreadPoolExecutor(args.attendees) as pool:
-                journeys = list(pool.map(lambda card: room.blog_journey(card, template), cards[:-1]))
+                journeys = list(pool.map(journey, enumerate(cards[:-1])))
             wall = time.perf_counter() - began
             busy = rss_mb(server.pid)
             peak = rss_mb(server.pid, "VmHWM")
@@ -94,7 +105,8 @@ def main() -> int:
     problems = {j.account_id: collisions(j) for j in [alone, *journeys] if collisions(j)}
     accounts = {j.account_id for j in journeys}
     instances = {j.instance_id for j in journeys}
-    print(f"{args.attendees} concurrent blog journeys, same names, one endpoint "
+    pacing = f", each pausing 0-{2 * args.think:g} s before each call" if args.think else ", back to back"
+    print(f"{args.attendees} concurrent blog journeys{pacing}, same names, one endpoint "
           f"(server started with {args.attendees + 1} accounts in {started:.1f} s)")
     print(f"collisions: {len(problems)} (distinct accounts {len(accounts)}, distinct instances {len(instances)})")
     for account, found in problems.items():

@@ -100,7 +100,8 @@ def _open_room(lab_module, lab, args: argparse.Namespace, folder):
 
     endpoint = lab_module._endpoint
     try:
-        room = room_module.open_room(endpoint, args.attendees, lab.region, _moto.create_user_with_key)
+        room = room_module.open_room(endpoint, args.attendees, lab.region, _moto.create_user_with_key,
+                                     _moto.prepare_account)
         endpoint.guard = RoomGuard(endpoint.app, room.accounts)
         room_module.write_cards(room, folder)
     except BaseException:

@@ -142,10 +142,12 @@ def _client(service: str, endpoint: str, region: str, key: str, secret: str, tok
                         aws_secret_access_key=secret, aws_session_token=token)
 
 
-def open_room(endpoint, attendees: int, region: str, create_user_with_key: Callable) -> Room:
+def open_room(endpoint, attendees: int, region: str, create_user_with_key: Callable,
+              prepare_account: Callable[[str, str], None] = lambda account, region: None) -> Room:
     """Create the organization, its accounts and their users on the lab at ``endpoint``
     (an ``OfflineEndpoint`` just reset). ``create_user_with_key(account, user, key, secret)``
-    is the lab's (``simulation._moto``): moto's own keys are drawn from its seeded random."""
+    is the lab's (``simulation._moto``): moto's own keys are drawn from its seeded random;
+    ``prepare_account(account, region)`` makes each account's backends before anyone waits."""
     url = endpoint.url
     management = new_account_id()
     key, secret = new_access_key()
@@ -167,6 +169,7 @@ def open_room(endpoint, attendees: int, region: str, create_user_with_key: Calla
                 assumed["SessionToken"]).attach_role_policy(RoleName=ACCESS_ROLE, PolicyArn=ADMINISTRATOR_ACCESS)
         key, secret = new_access_key()
         arn = create_user_with_key(account_id, LEARNER, key, secret)
+        prepare_account(account_id, region)
         members.append(Member(name, account_id, arn, key, secret))
     return Room(url, region, facilitator, members, [])
 
@@ -340,11 +343,12 @@ class Journey:
     latencies: dict[str, list[float]] | None = None
 
 
-def blog_journey(card: dict[str, str], template: str) -> Journey:
+def blog_journey(card: dict[str, str], template: str, pause: Callable[[], None] | None = None) -> Journey:
     """The blog's journey with its exact names, through boto3 on ``card``'s keys: create-role,
     create-instance-profile, add-role-to-instance-profile, create-stack from ``template``,
     the second role (LimitExceeded), the trust detour, attach AmazonSSMManagedInstanceCore,
-    reboot, then describe-instance-information until the instance is Online."""
+    reboot, then describe-instance-information until the instance is Online. ``pause()``,
+    if given, runs before each call (a person's time to read and type)."""
     import time
 
     import botocore.exceptions
@@ -357,6 +361,8 @@ def blog_journey(card: dict[str, str], template: str) -> Journey:
     seen = Journey(latencies={})
 
     def call(service, operation, **params):
+        if pause is not None:
+            pause()
         began = time.perf_counter()
         try:
             return getattr(clients[service], operation)(**params)

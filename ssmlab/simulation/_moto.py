@@ -224,3 +224,24 @@ def secret_of_access_key(access_key_id: str) -> str | None:
 
 
 __all__ += ["secret_of_access_key"]
+
+
+def prepare_account(account_id: str, region: str) -> None:
+    """Create the account's backends for the services of the journey now, rather than at
+    its first request: moto makes them lazily, and EC2's (the default VPC, the AMIs) and
+    SSM's (AWS's public parameters) take a few hundred milliseconds each, which a room
+    would otherwise pay while its attendees wait. The IAM backend of every partition too:
+    moto's account lookup (``get_account_id_from``) creates them on a key's first request.
+    (Not CloudFormation's: moto's CloudFormation is imported in the background, without
+    the grammar ``ssmlab.offline`` keeps out of it, and its backends are light.)"""
+    from moto.ec2.models import ec2_backends
+    from moto.iam.models import PARTITION_NAMES
+    from moto.ssm.models import ssm_backends
+
+    for partition in PARTITION_NAMES:
+        iam_backends[account_id][partition]
+    ec2_backends[account_id][region]
+    ssm_backends[account_id][region]
+
+
+__all__ += ["prepare_account"]
