@@ -99,6 +99,7 @@ def _open_room(lab_module, lab, args: argparse.Namespace, folder):
     from .simulation.room_guard import RoomGuard
 
     endpoint = lab_module._endpoint
+    _moto.refuse_members_list_accounts()
     try:
         room = room_module.open_room(endpoint, args.attendees, lab.region, _moto.create_user_with_key,
                                      _moto.prepare_account)

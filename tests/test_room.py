@@ -146,6 +146,10 @@ def test_nobody_reaches_another_attendees_account(journeys):
         client(mine, "cloudformation").describe_stacks(StackName=f"arn:aws:cloudformation:us-east-1:"
                                                                  f"{theirs.account_id}:stack/stack-for-ec2/x")
     assert no_stack.value.response["Error"]["Code"] == "ValidationError"
+    # Only the management account lists the organization's accounts.
+    with pytest.raises(botocore.exceptions.ClientError) as not_management:
+        client(mine, "organizations").list_accounts()
+    assert not_management.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
 @pytest.mark.parametrize("service, operation, code", [
@@ -247,9 +251,9 @@ def test_stopping_removes_the_cards(tmp_path):
     assert list(folder.iterdir()) == []
 
 
-def refused(*args: str) -> str:
+def refused(*args: str, env: dict | None = None) -> str:
     result = subprocess.run([str(BIN / "ssmlab"), "serve", "--port", "0", *args],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2 and result.stdout == "", (result.stdout, result.stderr)
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     return result.stderr
@@ -270,6 +274,9 @@ def test_bad_rooms_are_one_sentence_and_create_nothing(tmp_path):
     assert refused("--attendees", "2", "--cards", str(a_file)) == f"ssmlab: --cards {a_file} is a file, not a directory.\n"
     assert refused("--attendees", "2", "--cards", str(a_file / "cards")) == (
         f"ssmlab: Cannot write cards to {a_file / 'cards'}: {a_file} is not a directory.\n")
+    assert refused("--attendees", "2", "--cards", str(folder), env=dict(os.environ, MOTO_ACCOUNT_ID="111122223333")) == (
+        "ssmlab: MOTO_ACCOUNT_ID is set, which would put every attendee in one account: unset it "
+        "before `ssmlab serve --attendees`.\n")
     assert not folder.exists()
     folder.mkdir()
     (folder / "attendee-01.env").write_text("export AWS_ACCESS_KEY_ID=AKIAOLD\n")

@@ -245,3 +245,29 @@ def prepare_account(account_id: str, region: str) -> None:
 
 
 __all__ += ["prepare_account"]
+
+
+def refuse_members_list_accounts() -> None:
+    """Organizations' ``ListAccounts`` from a member account: AWS answers
+    ``AccessDeniedException`` ("can be called only from the organization's management account
+    or by a member account that is a delegated administrator", Organizations API reference;
+    docs/aws-facts.md#a-room-of-accounts); moto 5.2.5 answers the member's own empty list.
+    Idempotent."""
+    from moto.organizations.exceptions import OrganizationsClientError
+    from moto.organizations.models import OrganizationsBackend, organizations_backends
+
+    original = OrganizationsBackend.list_accounts
+    if getattr(original, "_ssmlab", False):
+        return
+
+    def list_accounts(self, *args, **kwargs):
+        if self.account_id in organizations_backends.master_accounts:
+            raise OrganizationsClientError("AccessDeniedException",
+                                           "You don't have permissions to access this resource.")
+        return original(self, *args, **kwargs)
+
+    list_accounts._ssmlab = True
+    OrganizationsBackend.list_accounts = list_accounts
+
+
+__all__ += ["refuse_members_list_accounts"]
