@@ -77,7 +77,8 @@ def check_room(attendees: int, cards: str | os.PathLike | None) -> Path:
     folder = Path(cards)
     if folder.exists() and not folder.is_dir():
         raise LabError(_("--cards {folder} is a file, not a directory.").format(folder=folder))
-    existing = sorted(p.name for p in folder.glob("*.env")) if folder.is_dir() else []
+    existing = sorted(p.name for p in [*folder.glob("attendee-*.env"), *folder.glob(FACILITATOR_CARD)]) \
+        if folder.is_dir() else []
     if existing:
         raise LabError(_(
             "{folder} already holds cards from another run ({first}): remove them, or choose an "

@@ -284,6 +284,17 @@ def test_bad_rooms_are_one_sentence_and_create_nothing(tmp_path):
         f"ssmlab: {folder} already holds cards from another run (attendee-01.env): remove them, or "
         f"choose an empty --cards directory (a card works only with the server that wrote it).\n")
     assert sorted(p.name for p in folder.iterdir()) == ["attendee-01.env"]
+    # Other files are no cards: a folder holding only them is used.
+    (folder / "attendee-01.env").unlink()
+    (folder / "notes.env").write_text("")
+    process = serve("--attendees", "1", "--cards", str(folder))
+    try:
+        assert any("Serving until" in line for line in process.stdout)
+        assert sorted(p.name for p in folder.iterdir()) == ["attendee-01.env", "facilitator.env", "notes.env"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.env"]
 
 
 def test_a_session_shell_is_reached_from_its_own_account_only(journeys, tmp_path):
