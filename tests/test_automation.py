@@ -352,11 +352,17 @@ def test_wait_for_automation_moves_the_lab_clock_offline_and_times_out_in_one_se
 
 
 def test_the_runbook_on_the_fleet_of_lesson_08_says_what_the_lesson_says(lab, tmp_path, monkeypatch):
-    """Lesson 08's solutions quote what the runbook reports for some members of seed 8."""
+    """Lesson 08's solutions quote what the runbook reports for some members of its fleet
+    (the seed is read from the lesson's own cell)."""
+    import re
+    from pathlib import Path
+
     from ssmlab import fleet, waiting
 
+    lesson = (Path(__file__).resolve().parents[1] / "notebooks" / "08-fix-the-fleet.ipynb").read_text()
+    seed = int(re.search(r"fleet\.build\(lab, seed=(\d+)\)", lesson).group(1))
     monkeypatch.setenv("SSMLAB_PROGRESS", str(tmp_path / "progress.json"))
-    built = fleet.build(lab, seed=8)
+    built = fleet.build(lab, seed=seed)
     ssm = lab.client("ssm")
     started = {m.cause_key: ssm.start_automation_execution(
         DocumentName=RUNBOOK, Parameters={"InstanceId": [m.instance_id]})["AutomationExecutionId"]
