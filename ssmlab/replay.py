@@ -110,6 +110,30 @@ def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
         step(lab, n)
 
 
+#: The public parameter naming the lessons' AMI (lesson 03's template reads it).
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+
+def check_ami_parameter(lab) -> None:
+    """LabError if the Region has no public parameter naming the lessons' AMI."""
+    try:
+        lab.client("ssm").get_parameter(Name=AMI_PARAMETER)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ParameterNotFound":
+            raise LabError(
+                f"Region {lab.region} has no public parameter {AMI_PARAMETER} (the lessons' "
+                f"Amazon Linux 2023 AMI): choose a Region that has it, for example "
+                f"AWS_REGION=us-east-1, and start again."
+            ) from None
+        # AccessDenied and the like: `ssmlab doctor --aws` reports permissions.
+
+
+def refuse_bad_input(lab) -> None:
+    """What must hold before the lab creates anything on a real account (lab.start)."""
+    names(lab)  # LabError for a name over IAM's limits after prefixing
+    check_ami_parameter(lab)
+
+
 # ------------------------------------------------------------------------ helpers
 
 

@@ -29,6 +29,7 @@ import bashlex
 import bashlex.errors
 
 from . import imds as imds_module
+from .shell_result import KERNEL, Result
 
 NOT_SIMULATED = 120
 AMAZON_LINUX_PROMPT = "sh-5.2$ "
@@ -107,17 +108,6 @@ OS_RELEASE = {
         'SUPPORT_END="2026-06-30"\n'
     ),
 }
-# The kernel the lab reports (a release of each distribution's kernel line).
-KERNEL = {"2023": "6.1.158-180.294.amzn2023.x86_64", "2": "5.10.245-241.976.amzn2.x86_64"}
-
-
-@dataclass(frozen=True)
-class Result:
-    stdout: str
-    stderr: str
-    exit_code: int
-
-
 class _Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
