@@ -159,3 +159,35 @@ def test_describe_document_of_a_missing_document_is_still_invalid_document(world
     with pytest.raises(ClientError) as raised:
         world["lab"].client("ssm").describe_document(Name="No-Such-Document")
     assert raised.value.response["Error"]["Code"] == "InvalidDocument"
+
+
+# --------------------------------------------------------------- replay's undo of 07
+
+
+def test_undo_07_removes_the_probe_so_lesson_07_can_run_again(lab):
+    from ssmlab import replay
+
+    iam, ec2, ssm = lab.client("iam"), lab.client("ec2"), lab.client("ssm")
+    role, profile, policy = (lab.name(b) for b in (replay.PROBE_ROLE, replay.PROBE_PROFILE, replay.MINIMAL_POLICY))
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))
+    iam.create_instance_profile(InstanceProfileName=profile)
+    iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
+    arn = iam.create_policy(PolicyName=policy, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    image = ssm.get_parameter(Name=replay.AMI_PARAMETER)["Parameter"]["Value"]
+    for name in replay.LESSON_07_INSTANCES:
+        ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, IamInstanceProfile={"Name": profile},
+                          TagSpecifications=[{"ResourceType": "instance",
+                                              "Tags": [{"Key": "Name", "Value": lab.name(name)}]}])
+
+    replay._undo_07(lab, replay.names(lab))
+
+    assert [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"] == role] == []
+    assert all(p["InstanceProfileName"] != profile for p in iam.list_instance_profiles()["InstanceProfiles"])
+    assert all(p["Arn"] != arn for p in iam.list_policies(Scope="Local")["Policies"])
+    states = [i["State"]["Name"] for r in ec2.describe_instances(Filters=[
+        {"Name": "tag:Name", "Values": [lab.name(n) for n in replay.LESSON_07_INSTANCES]}])["Reservations"]
+        for i in r["Instances"]]
+    assert states and set(states) == {"terminated"}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=replay.trust_policy(replay.EC2))  # no EntityAlreadyExists
