@@ -139,8 +139,6 @@ def refuse_bad_input(lab) -> None:
 
 def _normalised(document) -> object:
     """A policy document with its lists sorted, so order of writing does not count."""
-    if isinstance(document, str):
-        document = json.loads(document)
     if isinstance(document, dict):
         return {key: _normalised(value) for key, value in sorted(document.items())}
     if isinstance(document, list):
@@ -157,8 +155,9 @@ def snapshot(lab) -> dict:
     roles = {}
     for role in iam.list_roles()["Roles"]:
         name = role["RoleName"]
+        trust = role["AssumeRolePolicyDocument"]  # boto3 decodes it; a str only if it was not JSON
         roles[name] = {
-            "trust": _normalised(role["AssumeRolePolicyDocument"]),
+            "trust": _normalised(trust),
             "attached": sorted(p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]),
             "inline": sorted(iam.list_role_policies(RoleName=name)["PolicyNames"]),
         }

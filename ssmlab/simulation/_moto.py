@@ -85,7 +85,44 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 
+_regions_remembered = False
+
+
+def _remember_available_regions() -> None:
+    """Answer ``boto3.session.Session.get_available_regions`` once per set of arguments.
+
+    moto asks it while importing its backends, each time in a new boto3 session, and each
+    call parses the service's whole botocore model again: the three calls for EC2 alone
+    (aws, aws-cn, aws-us-gov) parsed EC2's model three times, about 1 s of CPU. The answer
+    depends only on botocore's bundled data, which does not change in a process; one session
+    answers each new question, so each model is parsed once.
+    """
+    global _regions_remembered
+    if _regions_remembered:
+        return
+    import functools
+
+    import boto3.session
+
+    original = boto3.session.Session.get_available_regions
+    answers: dict[tuple, list[str]] = {}
+    shared = []  # one session, whose loader keeps each parsed model, answers every miss
+
+    @functools.wraps(original)
+    def get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
+        key = (service_name, partition_name, allow_non_regional)
+        if key not in answers:
+            if not shared:
+                shared.append(boto3.session.Session())
+            answers[key] = original(shared[0], service_name, partition_name, allow_non_regional)
+        return list(answers[key])
+
+    boto3.session.Session.get_available_regions = get_available_regions
+    _regions_remembered = True
+
+
 def _load(module: str, attribute: str | None):
+    _remember_available_regions()
     loaded = importlib.import_module(module)
     return loaded if attribute is None else getattr(loaded, attribute)
 
