@@ -21,6 +21,7 @@ from . import simulation  # noqa: E402
 from .simulation import _moto, clock, unmodelled  # noqa: E402
 from .errors import LabError  # noqa: E402
 
+_moto.prepare()  # before any botocore session of the lab's (simulation/_moto.py)
 _moto.load_aws_managed_policies()
 
 LOOPBACK = "127.0.0.1"

@@ -18,11 +18,12 @@ everything else about policies is plain Python in :mod:`ssmlab.simulation.policy
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
 import re
-import threading
+import sys
 from dataclasses import dataclass
 
 import moto
@@ -85,7 +86,41 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 }
 
 
-_regions_remembered = False
+_prepared = False
+
+
+def prepare() -> None:
+    """What the lab changes in botocore before moto starts (idempotent): moto's region
+    look-ups answered once, and botocore's loaders sharing what they read."""
+    global _prepared
+    if _prepared:
+        return
+    _prepared = True
+    _share_what_botocore_loaders_read()
+    _remember_available_regions()
+
+
+def _share_what_botocore_loaders_read() -> None:
+    """One cache of botocore's data files for every loader with the same search paths.
+
+    Each botocore session has its own ``Loader``, and each loader parses the files it is
+    asked for again and keeps them (``instance_cache``, ``Loader._cache``): the lab's
+    session, moto's sessions and moto's model look-ups each held their own endpoints.json
+    (6.7 MiB parsed) and service models, five copies in a kernel after ``start()``. The
+    files are botocore's bundled data, the same for every loader that searches the same
+    paths, so those loaders now share one cache.
+    """
+    import botocore.loaders
+
+    caches: dict[tuple[str, ...], dict] = {}
+    original = botocore.loaders.Loader.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._cache = caches.setdefault(tuple(self.search_paths), self._cache)
+
+    botocore.loaders.Loader.__init__ = __init__
 
 
 def _remember_available_regions() -> None:
@@ -94,35 +129,82 @@ def _remember_available_regions() -> None:
     moto asks it while importing its backends, each time in a new boto3 session, and each
     call parses the service's whole botocore model again: the three calls for EC2 alone
     (aws, aws-cn, aws-us-gov) parsed EC2's model three times, about 1 s of CPU. The answer
-    depends only on botocore's bundled data, which does not change in a process; one session
-    answers each new question, so each model is parsed once.
+    depends only on botocore's bundled data, which does not change in a process. A new
+    service's answers for every partition come from one session, dropped afterwards (its
+    parsed model would hold 10-20 MB).
     """
-    global _regions_remembered
-    if _regions_remembered:
-        return
-    import functools
-
     import boto3.session
 
     original = boto3.session.Session.get_available_regions
     answers: dict[tuple, list[str]] = {}
-    shared = []  # one session, whose loader keeps each parsed model, answers every miss
 
     @functools.wraps(original)
     def get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
-        key = (service_name, partition_name, allow_non_regional)
-        if key not in answers:
-            if not shared:
-                shared.append(boto3.session.Session())
-            answers[key] = original(shared[0], service_name, partition_name, allow_non_regional)
-        return list(answers[key])
+        if (service_name, partition_name, allow_non_regional) not in answers:
+            # One session parses the service's model once for every partition, then goes.
+            session = boto3.session.Session()
+            for partition in {*session.get_available_partitions(), partition_name}:
+                answers[(service_name, partition, allow_non_regional)] = original(
+                    session, service_name, partition, allow_non_regional)
+        return list(answers[(service_name, partition_name, allow_non_regional)])
 
     boto3.session.Session.get_available_regions = get_available_regions
-    _regions_remembered = True
+
+
+class _OfferingsByRegion(dict):
+    """moto's instance type offerings of one location type, a Region's file read when the
+    Region is first asked for (``[region]`` or ``.get(region)``, as moto reads them)."""
+
+    def __init__(self, location_type: str, load_resource) -> None:
+        super().__init__()
+        self._location_type, self._load_resource = location_type, load_resource
+
+    def __missing__(self, region: str):
+        try:
+            offerings = self._load_resource(f"ec2/resources/instance_type_offerings/{self._location_type}/{region}.json")
+        except FileNotFoundError:
+            raise KeyError(region) from None
+        for offering in offerings:
+            offering["LocationType"] = self._location_type
+        self[region] = offerings
+        return offerings
+
+    def get(self, region, default=None):
+        try:
+            return self[region]
+        except KeyError:
+            return default
+
+
+def _instance_type_offerings_on_demand() -> None:
+    """Import moto's EC2 models without reading every Region's instance type offerings.
+
+    ``moto.ec2.models.instance_types`` reads the offerings of every Region and zone when
+    imported: about 55 MiB of a kernel's memory for the one Region a lab uses. Here its
+    import reads none, and :class:`_OfferingsByRegion` reads a Region's on first use, the
+    same data as moto's.
+    """
+    if "moto.ec2.models.instance_types" in sys.modules:
+        return
+    utils = importlib.import_module("moto.utilities.utils")
+    original = utils.load_resource
+
+    def load_resource(resource: str):
+        return [] if "/instance_type_offerings/" in resource else original(resource)
+
+    utils.load_resource = load_resource
+    try:
+        module = importlib.import_module("moto.ec2.models.instance_types")
+    finally:
+        utils.load_resource = original
+    for location_type in list(module.INSTANCE_TYPE_OFFERINGS):
+        module.INSTANCE_TYPE_OFFERINGS[location_type] = _OfferingsByRegion(location_type, original)
 
 
 def _load(module: str, attribute: str | None):
-    _remember_available_regions()
+    prepare()
+    if module.startswith("moto.ec2"):
+        _instance_type_offerings_on_demand()
     loaded = importlib.import_module(module)
     return loaded if attribute is None else getattr(loaded, attribute)
 
@@ -165,6 +247,8 @@ _EXPECTED: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     ("core", "moto.iam.models", "IAMBackend.get_role_by_arn", None),
     ("core", "moto.iam.models", "IAMBackend.get_instance_profiles", None),
     ("core", "moto.iam.models", "AWSManagedPolicy.from_data", ("name", "account_id", "region_name", "data")),
+    ("core", "moto.iam.models", "AWSManagedPolicy.__init__", ("self", "name", "account_id", "region",
+     "default_version_id", "description", "document", "path", "create_date", "update_date")),
     ("core", "moto.iam.aws_managed_policies", "aws_managed_policies_data", None),
     ("core", "moto.iam.responses", "IamResponse.create_role", ("self",)),
     ("core", "moto.iam.responses", "IamResponse.update_assume_role_policy", ("self",)),
@@ -208,7 +292,7 @@ _EXPECTED: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
 
 def _problem(module: str, dotted: str, parameters: tuple[str, ...] | None) -> str | None:
     try:
-        value = importlib.import_module(module)
+        value = _load(module, None)
         for part in dotted.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError):
@@ -426,20 +510,27 @@ def load_managed_policies_once_and_in_the_labs_partition() -> None:
     Each request's account lookup creates the IAM backend of every partition (aws,
     aws-cn, aws-us-gov, ...), and each parses ~1,100 AWS managed policies from JSON again:
     1.4 s after every reset. The lab lives in the ``aws`` partition only, so only that
-    backend loads them, from JSON parsed once per process.
+    backend loads them, from JSON parsed once per process. What is kept between resets is
+    what ``AWSManagedPolicy.from_data`` makes of each policy (its document as JSON text, its
+    dates), not the parsed tree: 12.6 MiB less in a kernel, and no json.dumps per reset.
     """
+    from datetime import datetime
+
     default_user_config = _load("moto.settings", "default_user_config")
     managed_policy = _load("moto.iam.models", "AWSManagedPolicy")
-    parsed: dict = {}
+    kept: list[tuple] = []
 
     def init_aws_policies(self):
         if not default_user_config.get("iam", {}).get("load_aws_managed_policies") or self.region_name != "aws":
             return []
-        if not parsed:
-            parsed.update(json.loads(_load("moto.iam.aws_managed_policies", "aws_managed_policies_data")))
-        return [
-            managed_policy.from_data(name, self.account_id, self.region_name, data)
-            for name, data in parsed.items()
+        if not kept:
+            for name, data in json.loads(_load("moto.iam.aws_managed_policies", "aws_managed_policies_data")).items():
+                kept.append((name, data.get("DefaultVersionId"), data.get("Path"), json.dumps(data.get("Document")),
+                             datetime.fromisoformat(data["CreateDate"]), datetime.fromisoformat(data["UpdateDate"])))
+        return [  # the keywords of AWSManagedPolicy.from_data's own call (checked by check())
+            managed_policy(name, account_id=self.account_id, region=self.region_name, default_version_id=version,
+                           path=path, document=document, create_date=created, update_date=updated)
+            for name, version, path, document, created, updated in kept
         ]
 
     _get("IAMBackend")._init_aws_policies = init_aws_policies
