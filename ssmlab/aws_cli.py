@@ -39,6 +39,8 @@ import sys
 import threading
 from pathlib import Path
 
+from .simulation import _moto
+
 #: Characters a POSIX shell interprets outside quotes (``sh -c`` as IPython runs it).
 _SHELL_SYNTAX = set("|&;<>()$`\\*?[]{}~#!\n")
 #: ... and inside double quotes.
@@ -242,9 +244,7 @@ def _system_with_the_cli_ready(shell_system):
 
 
 def _modules_running_shell_commands() -> list:
-    """IPython's modules whose ``system`` runs a ``!`` line (the kernel's and the terminal's)."""
-    names = ("ipykernel.zmqshell", "IPython.core.interactiveshell")
-    return [sys.modules[name] for name in names if name in sys.modules]
+    return _moto.modules_running_shell_commands()
 
 
 #: ``SSMLAB_AWS_CLI=shell`` keeps every ``!aws`` line in the shell (no helper process: about
@@ -262,11 +262,7 @@ def install(precheck=None) -> bool:
         uninstall()
         return False
     _precheck = precheck
-    if "IPython" not in sys.modules:  # not under IPython (a kernel has imported it): 1 s saved
-        return False
-    from IPython import get_ipython
-
-    if get_ipython() is None:
+    if _moto.running_ipython() is None:
         return False
     for module in _modules_running_shell_commands():
         if module not in _patched and not getattr(module.system, "ssmlab_aws_cli", False):

@@ -20,10 +20,9 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import urlsplit
 
-import botocore.httpsession
-
 from .errors import LabError
 from .i18n import _
+from .simulation import _moto
 
 _original_send = None
 _lab_url: str | None = None
@@ -66,8 +65,8 @@ def install(lab_url: str, alive: Callable[[], bool]) -> None:
     """From now on botocore in this process reaches ``lab_url`` only."""
     global _original_send, _lab_url, _alive
     if _original_send is None:
-        _original_send = botocore.httpsession.URLLib3Session.send
-        botocore.httpsession.URLLib3Session.send = _guarded_send
+        _original_send = _moto.botocore_http_session().send
+        _moto.botocore_http_session().send = _guarded_send
     _lab_url, _alive = lab_url, alive
 
 
@@ -75,7 +74,7 @@ def uninstall() -> None:
     """botocore sends requests as it did before ``install``."""
     global _original_send, _lab_url
     if _original_send is not None:
-        botocore.httpsession.URLLib3Session.send = _original_send
+        _moto.botocore_http_session().send = _original_send
         _original_send = None
     _lab_url = None
 

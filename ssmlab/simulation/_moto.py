@@ -26,12 +26,38 @@ import re
 import sys
 from dataclasses import dataclass
 
-import moto
-
 from ..errors import LabError
 
 #: What pyproject.toml pins; the sentence of :func:`check` names it.
 MOTO_PINNED = "moto>=5.2.5,<5.3"
+
+# ------------------------------------------------- botocore's and IPython's internals
+# Used in real mode too, so nothing here imports moto.
+
+
+def botocore_http_session():
+    """The class through which botocore sends every request (``URLLib3Session``), whose
+    ``send`` ``ssmlab.isolation`` guards while the offline lab runs."""
+    import botocore.httpsession
+
+    return botocore.httpsession.URLLib3Session
+
+
+def running_ipython():
+    """The running IPython shell, or None (without importing IPython outside it: a kernel
+    has imported it already, and importing it costs a second)."""
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def modules_running_shell_commands() -> list:
+    """IPython's modules whose ``system`` runs a ``!`` line (the kernel's and the terminal's)."""
+    names = ("ipykernel.zmqshell", "IPython.core.interactiveshell")
+    return [sys.modules[name] for name in names if name in sys.modules]
+
 
 # ----------------------------------------------------------------- lazy exports
 
@@ -335,6 +361,8 @@ def check(group: str = "core") -> None:
     """Raise one LabError sentence if what ssmlab patches in moto moved."""
     found = problems(group)
     if found:
+        import moto
+
         raise LabError(
             f"ssmlab needs {MOTO_PINNED} (pyproject.toml), but in the installed moto "
             f"{moto.__version__} {'; '.join(found)}: reinstall with `make .venv/.installed-lab`."
