@@ -148,7 +148,7 @@ def _progress(args: argparse.Namespace) -> int:
         reached = progress.milestones()
         for key, when in sorted(reached.items(), key=lambda item: item[1]):
             known = progress.MILESTONES.get(key)
-            print(f"{when}  {key}" + (f"  ({known.label})" if known else ""))
+            print(f"{when}  {key}" + (f"  ({progress.label(key)})" if known else ""))
         if not reached:
             print(_("No milestones yet ({path}).").format(path=progress.path()))
     return 0
