@@ -197,3 +197,10 @@ def test_progress_labels_follow_the_language(japanese, monkeypatch):
     progress.register("made-up", "trust policy")  # a label the catalog holds
     assert progress.label("made-up") == "信頼ポリシー"
     assert progress.label("unknown-id") == "unknown-id"
+
+
+def test_fleet_and_lesson_milestone_labels_follow_the_language(japanese):
+    from ssmlab import fleet, milestones, progress  # noqa: F401 (they register their milestones)
+
+    assert progress.label("fleet-node-03-fixed") == "フリート: node-03 を修正した"
+    assert progress.label("lesson-06-online") == "06 · インスタンスが Online になった"
