@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shlex
 import signal
 import sys
@@ -17,9 +18,13 @@ from .i18n import _
 def _serve(args: argparse.Namespace) -> int:
     from . import lab as lab_module
 
+    room_folder = _check_room_arguments(args)
+    seed = args.seed if args.seed is not None else (
+        # A room's ids need not repeat from run to run, and should not be foreseeable.
+        secrets.randbelow(2**32) if room_folder is not None else 1)
     # Bad arguments are one sentence before anything starts (a port out of range, a Region
     # moto has no backend for).
-    lab_module.check_arguments("offline", region=args.region, port=args.port, seed=args.seed)
+    lab_module.check_arguments("offline", region=args.region, port=args.port, seed=seed)
     # Handle the signals before saying "Serving": a signal right after it stops cleanly.
     stopping = threading.Event()
 
@@ -29,8 +34,25 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     lab = lab_module.start(
-        "offline", port=args.port, seed=args.seed, region=args.region, quiet=True
+        "offline", port=args.port, seed=seed, region=args.region, quiet=True
     )
+    if room_folder is not None:
+        from .i18n import _
+
+        room = _open_room(lab_module, lab, args, room_folder)
+        print(_("ssmlab offline room on {endpoint}: {count} attendees, each in an account of their "
+                "own, region {region}. Nothing here reaches AWS.").format(
+            endpoint=lab.endpoint, count=len(room.attendees), region=lab.region))
+        attendees = room.cards[:-1]
+        names = str(attendees[0]) + (f" ... {attendees[-1].name}" if len(attendees) > 1 else "")
+        print(_("Attendee cards: {names} (one each: `source` it in the attendee's shell).").format(names=names))
+        print(_("The facilitator's card: {card} (then `ssmlab room` lists the room).").format(card=room.cards[-1]))
+        print(_("The cards are removed when the server stops. Serving until Ctrl-C or SIGTERM."), flush=True)
+        stopping.wait()
+        room.remove_cards()
+        lab_module.stop()
+        print(_("ssmlab offline room stopped."), flush=True)
+        return 0
     exports = {
         key: lab.env[key]
         for key in (
@@ -42,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     }
     print(f"ssmlab offline lab on {lab.endpoint}: account {lab.account_id}, "
-          f"region {lab.region}, seed {args.seed}. Nothing here reaches AWS.")
+          f"region {lab.region}, seed {seed}. Nothing here reaches AWS.")
     print("In another shell, point the AWS CLI or any SDK at it:")
     print("  unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_SESSION_TOKEN")
     print("  export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in exports.items()))
@@ -52,6 +74,42 @@ def _serve(args: argparse.Namespace) -> int:
     lab_module.stop()
     print("ssmlab offline lab stopped.", flush=True)
     return 0
+
+
+def _check_room_arguments(args: argparse.Namespace):
+    """The cards' folder of ``serve --attendees N --cards DIR`` (None without a room), or
+    LabError in one sentence before anything starts."""
+    from . import room
+    from .i18n import _
+
+    if args.attendees is None:
+        if args.cards is not None:
+            raise LabError(_("--cards needs --attendees N: the number of attendees to write cards for."))
+        return None
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        raise LabError(_("MOTO_ACCOUNT_ID is set, which would put every attendee in one account: "
+                         "unset it before `ssmlab serve --attendees`."))
+    return room.check_room(args.attendees, args.cards)
+
+
+def _open_room(lab_module, lab, args: argparse.Namespace, folder):
+    """The room's accounts, its door and its cards on the lab just started; nothing is left
+    half-made if one step fails (the lab stops, no card stays)."""
+    from . import room as room_module
+    from .simulation import _moto
+    from .simulation.room_guard import RoomGuard
+
+    endpoint = lab_module._endpoint
+    _moto.refuse_members_list_accounts()
+    try:
+        room = room_module.open_room(endpoint, args.attendees, lab.region, _moto.create_user_with_key,
+                                     _moto.prepare_account)
+        endpoint.guard = RoomGuard(endpoint.app, room.accounts)
+        room_module.write_cards(room, folder)
+    except BaseException:
+        lab_module.stop()
+        raise
+    return room
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -106,6 +164,12 @@ def _diagnose(args: argparse.Namespace) -> int:
         return diagnostics.main(args)
     finally:
         os.environ.update(profiles)
+
+
+def _room(args: argparse.Namespace) -> int:
+    from .room import main
+
+    return main(args)
 
 
 def _session(args: argparse.Namespace) -> int:
@@ -181,9 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=5000,
                        help=_("TCP port on 127.0.0.1 (default 5000; 0: any free port, printed)"))
-    serve.add_argument("--seed", type=int, default=1, help=_("seed for resource ids (default 1)"))
+    serve.add_argument("--seed", type=int, default=None,
+                       help=_("seed for resource ids (default 1; with --attendees, a random one)"))
     serve.add_argument("--region", default="us-east-1", help=_("default Region (us-east-1)"))
+    serve.add_argument("--attendees", type=int, metavar="N",
+                       help=_("a room: N attendees (1-99), each in an AWS account of their own"))
+    serve.add_argument("--cards", metavar="DIR",
+                       help=_("with --attendees: write DIR/attendee-NN.env and DIR/facilitator.env (mode 0600)"))
     serve.set_defaults(run=_serve)
+
+    room = commands.add_parser(
+        "room", help=_("with the facilitator's card sourced: every attendee's roles, stacks, instances, managed nodes")
+    )
+    room.add_argument("--endpoint", help=_("the room's endpoint (default: $AWS_ENDPOINT_URL from the card)"))
+    room.set_defaults(run=_room)
 
     doctor = commands.add_parser("doctor", help=_("check this install; print the fix for each problem"))
     doctor.add_argument(

@@ -178,7 +178,8 @@ class Lab:
             )
         from .session import Session
 
-        return Session.start(self.endpoint, self.region, self.env["AWS_ACCESS_KEY_ID"], instance_id)
+        return Session.start(self.endpoint, self.region, self.env["AWS_ACCESS_KEY_ID"], instance_id,
+                             self.env.get("AWS_SECRET_ACCESS_KEY", ""))
 
     @property
     def clock(self):

@@ -14,6 +14,8 @@ import logging
 import socket
 import sys
 import threading
+from datetime import datetime
+from typing import Callable
 
 import boto3
 
@@ -73,14 +75,23 @@ def _load_managed_policies_once_and_in_the_labs_partition() -> None:
     backend loads them, from JSON parsed once per process.
     """
     parsed: dict = {}
+    texts: dict[str, str] = {}  # each policy's document as JSON text, shared by every account
 
     def init_aws_policies(self):
         if not default_user_config.get("iam", {}).get("load_aws_managed_policies") or self.region_name != "aws":
             return []
         if not parsed:
             parsed.update(json.loads(aws_managed_policies_data))
+            texts.update((name, json.dumps(data.get("Document"))) for name, data in parsed.items())
+        # AWSManagedPolicy.from_data, with the document text made once per process rather
+        # than once per account: a room of 50 accounts holds one copy (ssmlab/room.py).
         return [
-            AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data)
+            AWSManagedPolicy(
+                name, account_id=self.account_id, region=self.region_name,
+                default_version_id=data.get("DefaultVersionId"), path=data.get("Path"),
+                document=texts[name], create_date=datetime.fromisoformat(data["CreateDate"]),
+                update_date=datetime.fromisoformat(data["UpdateDate"]),
+            )
             for name, data in parsed.items()
         ]
 
@@ -184,9 +195,17 @@ class OfflineEndpoint:
         # moto's dispatcher, with AWS-shaped answers for what the lab does not model.
         # Each request moves the lab clock on one step (simulation/clock.py).
         app = clock.ticking(unmodelled.Dispatcher())
+        self.app = app
+        #: A WSGI wrapper around :attr:`app` (a room's ``RoomGuard``), or None.
+        self.guard: Callable | None = None
+
+        def guarded(environ, start_response):
+            guard = self.guard
+            return (guard or app)(environ, start_response)
+
         try:
             self._server = make_server(
-                LOOPBACK, port, app, threaded=True, request_handler=_QuietRequestHandler,
+                LOOPBACK, port, guarded, threaded=True, request_handler=_QuietRequestHandler,
                 fd=listener.fileno(),
             )
         finally:
@@ -201,6 +220,7 @@ class OfflineEndpoint:
 
     def reset(self, seed: int = DEFAULT_SEED, region: str = "us-east-1") -> None:
         """Forget every resource and reseed ids, so a lab's outputs repeat run to run."""
+        self.guard = None  # a room's door goes with the room's accounts
         _forget_every_backend()
         simulation.reset()
         # Seed, then create the IAM backend (it loads the AWS managed policies) and the

@@ -22,7 +22,7 @@ lesson  leaves behind                                                       name
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
 07      nothing more: its probe and control instances (Name tags         control
         for-probe, CONTROL) are terminated in its clean-up
-08      the last lesson: the fleet it builds (fleet.build, seed 8) stays    fleet-*
+08      the last lesson: the fleet it builds (fleet.build, seed 156) stays  fleet-*
         for its exercise; on a real account ``ssmlab cleanup`` removes it
 ======  ==================================================================  ==============
 

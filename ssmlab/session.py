@@ -35,19 +35,19 @@ class SessionError(LabError):
         self.aws_message = message
 
 
-def _call(endpoint: str, region: str, access_key: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        endpoint.rstrip("/") + "/",
-        data=json.dumps(body).encode(),
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": TARGET,
-            # The lab reads the caller's key and Region from the credential scope.
-            "Authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/20260101/{region}/ssm/aws4_request, "
-                             "SignedHeaders=host, Signature=0",
-        },
-        method="POST",
-    )
+def _call(endpoint: str, region: str, access_key: str, body: dict, secret_key: str = "") -> dict:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = endpoint.rstrip("/") + "/"
+    data = json.dumps(body).encode()
+    # Signed as any SDK signs (SigV4): the lab reads the caller's key and Region from the
+    # credential scope, and a room's endpoint checks the signature (room_guard).
+    signed = AWSRequest(method="POST", url=url, data=data,
+                        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET})
+    SigV4Auth(Credentials(access_key, secret_key), "ssm", region).add_auth(signed)
+    request = urllib.request.Request(url, data=data, headers=dict(signed.headers.items()), method="POST")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read() or b"{}")
@@ -76,11 +76,12 @@ class Session:
     session_id: str = ""
     ended: bool = False
     transcript: list[str] = field(default_factory=list, repr=False)
+    secret_key: str = field(default="", repr=False)
 
     @classmethod
-    def start(cls, endpoint: str, region: str, access_key: str, target: str) -> "Session":
-        session = cls(endpoint, region, access_key, target)
-        answer = _call(endpoint, region, access_key, {"Action": "Start", "Target": target})
+    def start(cls, endpoint: str, region: str, access_key: str, target: str, secret_key: str = "") -> "Session":
+        session = cls(endpoint, region, access_key, target, secret_key=secret_key)
+        answer = _call(endpoint, region, access_key, {"Action": "Start", "Target": target}, secret_key)
         session.session_id = answer["SessionId"]
         return session
 
@@ -88,14 +89,15 @@ class Session:
         if self.ended:
             raise LabError(_("Session {session_id} has ended; start another with lab.start_session(...).").format(session_id=self.session_id))
         answer = _call(self.endpoint, self.region, self.access_key,
-                       {"Action": "Run", "SessionId": self.session_id, "Line": line})
+                       {"Action": "Run", "SessionId": self.session_id, "Line": line}, self.secret_key)
         self.ended = bool(answer.get("Ended"))
         self.transcript.append(PROMPT + line + "\n" + answer["Output"])
         return answer["Output"]
 
     def terminate(self) -> None:
         if not self.ended:
-            _call(self.endpoint, self.region, self.access_key, {"Action": "Terminate", "SessionId": self.session_id})
+            _call(self.endpoint, self.region, self.access_key, {"Action": "Terminate", "SessionId": self.session_id},
+                  self.secret_key)
             self.ended = True
 
     def __enter__(self) -> "Session":
@@ -136,7 +138,7 @@ def main(args) -> int:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     key = os.environ.get("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     try:
-        session = Session.start(endpoint, region, key, args.instance_id)
+        session = Session.start(endpoint, region, key, args.instance_id, os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
     except SessionError as error:
         print(f"\n{error}\n", file=sys.stderr)
         return 254  # the AWS CLI v2's exit code for a service error

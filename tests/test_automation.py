@@ -352,11 +352,17 @@ def test_wait_for_automation_moves_the_lab_clock_offline_and_times_out_in_one_se
 
 
 def test_the_runbook_on_the_fleet_of_lesson_08_says_what_the_lesson_says(lab, tmp_path, monkeypatch):
-    """Lesson 08's solutions quote what the runbook reports for some members of seed 8."""
+    """Lesson 08's solutions quote what the runbook reports for some members of its fleet
+    (the seed is read from the lesson's own cell)."""
+    import re
+    from pathlib import Path
+
     from ssmlab import fleet, waiting
 
+    lesson = (Path(__file__).resolve().parents[1] / "notebooks" / "08-fix-the-fleet.ipynb").read_text()
+    seed = int(re.search(r"fleet\.build\(lab, seed=(\d+)\)", lesson).group(1))
     monkeypatch.setenv("SSMLAB_PROGRESS", str(tmp_path / "progress.json"))
-    built = fleet.build(lab, seed=8)
+    built = fleet.build(lab, seed=seed)
     ssm = lab.client("ssm")
     started = {m.cause_key: ssm.start_automation_execution(
         DocumentName=RUNBOOK, Parameters={"InstanceId": [m.instance_id]})["AutomationExecutionId"]
@@ -372,3 +378,26 @@ def test_the_runbook_on_the_fleet_of_lesson_08_says_what_the_lesson_says(lab, tm
     assert "[OK] Found an AWS managed policy" in sections["trust-only-ssm"][5]  # nor the trust policy
     assert "[ERROR] No EC2 instance IAM profile attached" in sections["no-instance-profile"][5]
     assert "[ERROR] No permissions found attached" in sections["role-without-policy"][5]
+
+
+def test_lesson_08_names_each_member_with_its_own_cause():
+    """The lesson's triage, its exercise and its solutions follow the causes its seed draws:
+    a new cause in the catalogue can change the draw, and this says which node moved."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    from ssmlab import fleet
+
+    lesson = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "08-fix-the-fleet.ipynb", 4)
+    source = "\n".join(cell.source for cell in lesson.cells)
+    seed = int(re.search(r"fleet\.build\(lab, seed=(\d+)\)", source).group(1))
+    drawn = {member: cause for member, cause in fleet.draw(seed)}
+    assert drawn["node-08"].key == "explicit-deny"  # the triage walks node-08 to its Deny
+    assert drawn["node-06"].key == "role-without-policy"  # the AdministratorAccess exercise
+    bullets = dict(re.findall(r"^- \*\*(node-\d\d)\*\*(.*?)(?=^- \*\*node-|^\s*$)", source, re.M | re.S))
+    assert set(bullets) == set(drawn) - {"node-06", "node-08"}
+    for member, text in bullets.items():
+        operations = {line.split()[2] for line in drawn[member].fix}
+        assert any(op in text for op in operations), (member, drawn[member].key, operations)

@@ -420,7 +420,7 @@ def hint(lab, fleet: Fleet, name: str, level: int = 1) -> str:
 
 def _fill(command: str, resources: dict) -> str:
     """``{role}`` -> the member's role name; JSON's own braces stay."""
-    return re.sub(r"\{([a-z_]+)\}", lambda m: resources.get(m.group(1), m.group(0)), command)
+    return re.sub(r"\{([a-z0-9_]+)\}", lambda m: resources.get(m.group(1), m.group(0)), command)
 
 
 def answers(fleet: Fleet) -> str:

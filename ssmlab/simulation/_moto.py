@@ -234,3 +234,103 @@ def caller_arn(response) -> str:
 
     sts = sts_backends[response.current_account]["global"]
     return sts.get_caller_identity(response.get_access_key(), response.region)[1]
+# ---------------------------------------------------------------------------------------
+# Accounts of a room (``ssmlab serve --attendees N``, ssmlab/room.py)
+#
+# moto keeps one set of backends per account id and decides a request's account from its
+# access key: ``moto.core.responses.BaseResponse.get_current_account`` asks
+# ``moto.iam.models.get_account_id_from``, which looks the key up in every account's
+# ``IAMBackend.access_keys`` (IAM users' keys, and the keys STS hands out for a role, which
+# land in the role's account) and falls back to moto's default account when no account
+# holds it. A room needs the strict form of that lookup (an unknown key is no account),
+# and keys the lab chose itself (``secrets``) rather than moto's seeded ones.
+
+
+def account_of_access_key(access_key_id: str) -> str | None:
+    """The account whose IAM backend holds ``access_key_id`` (active), or None."""
+    for account_id, account in list(iam_backends.items()):
+        backend = account.get("aws") if hasattr(account, "get") else None
+        if backend is None:
+            continue
+        key = backend.access_keys.get(access_key_id)
+        if key is not None and getattr(key, "status", "Active") == "Active":
+            return account_id
+    return None
+
+
+def create_user_with_key(account_id: str, user_name: str, access_key_id: str, secret: str) -> str:
+    """Create IAM user ``user_name`` in ``account_id`` holding the given access key; its ARN.
+
+    moto's ``IAMBackend.create_access_key`` draws the key id and secret from its seeded
+    random; the key is then given the id and secret the caller chose, where moto keeps it
+    (the user's key list and the account's ``access_keys`` index)."""
+    backend = iam_backend(account_id)
+    user = backend.create_user("us-east-1", user_name)
+    key = backend.create_access_key(user_name)
+    del backend.access_keys[key.access_key_id]
+    key.access_key_id, key.secret_access_key = access_key_id, secret
+    backend.access_keys[access_key_id] = key
+    return user.arn
+
+
+__all__ += ["account_of_access_key", "create_user_with_key"]
+
+
+def secret_of_access_key(access_key_id: str) -> str | None:
+    """The secret access key moto keeps for ``access_key_id`` (any account), or None."""
+    for account in list(iam_backends.values()):
+        backend = account.get("aws") if hasattr(account, "get") else None
+        key = backend.access_keys.get(access_key_id) if backend is not None else None
+        if key is not None:
+            return key.secret_access_key
+    return None
+
+
+__all__ += ["secret_of_access_key"]
+
+
+def prepare_account(account_id: str, region: str) -> None:
+    """Create the account's backends for the services of the journey now, rather than at
+    its first request: moto makes them lazily, and EC2's (the default VPC, the AMIs) and
+    SSM's (AWS's public parameters) take a few hundred milliseconds each, which a room
+    would otherwise pay while its attendees wait. The IAM backend of every partition too:
+    moto's account lookup (``get_account_id_from``) creates them on a key's first request.
+    (Not CloudFormation's: moto's CloudFormation is imported in the background, without
+    the grammar ``ssmlab.offline`` keeps out of it, and its backends are light.)"""
+    from moto.ec2.models import ec2_backends
+    from moto.iam.models import PARTITION_NAMES
+    from moto.ssm.models import ssm_backends
+
+    for partition in PARTITION_NAMES:
+        iam_backends[account_id][partition]
+    ec2_backends[account_id][region]
+    ssm_backends[account_id][region]
+
+
+__all__ += ["prepare_account"]
+
+
+def refuse_members_list_accounts() -> None:
+    """Organizations' ``ListAccounts`` from a member account: AWS answers
+    ``AccessDeniedException`` ("can be called only from the organization's management account
+    or by a member account that is a delegated administrator", Organizations API reference;
+    docs/aws-facts.md#a-room-of-accounts); moto 5.2.5 answers the member's own empty list.
+    Idempotent."""
+    from moto.organizations.exceptions import OrganizationsClientError
+    from moto.organizations.models import OrganizationsBackend, organizations_backends
+
+    original = OrganizationsBackend.list_accounts
+    if getattr(original, "_ssmlab", False):
+        return
+
+    def list_accounts(self, *args, **kwargs):
+        if self.account_id in organizations_backends.master_accounts:
+            raise OrganizationsClientError("AccessDeniedException",
+                                           "You don't have permissions to access this resource.")
+        return original(self, *args, **kwargs)
+
+    list_accounts._ssmlab = True
+    OrganizationsBackend.list_accounts = list_accounts
+
+
+__all__ += ["refuse_members_list_accounts"]

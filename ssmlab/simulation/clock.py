@@ -20,6 +20,7 @@ wall clock; the simulation's (LastPingDateTime, command dates, the agent log) us
 
 from __future__ import annotations
 
+import secrets
 import threading
 import contextvars
 from datetime import datetime, timedelta, timezone
@@ -137,6 +138,10 @@ SERVING: contextvars.ContextVar[str | None] = contextvars.ContextVar("ssmlab_ser
 
 #: What the simulated instance's AWS CLI adds to its User-Agent (``instance_aws``).
 INSTANCE_USER_AGENT = "ssmlab-instance"
+#: What the simulated instance's AWS CLI sends (header ``x-ssmlab-instance``) with the
+#: instance's account (``x-moto-account-id``): a room's endpoint lets only that header,
+#: with this process's own unguessable value, choose an account (``room_guard``).
+INSTANCE_TOKEN = secrets.token_hex(16)
 
 
 def ticking(app):

@@ -148,7 +148,7 @@ def facts(account_id: str, region: str, instance_id: str) -> InstanceFacts:
 
 # The session tokens each instance's IMDS issued, until their TTL ends: a token fetched by
 # one command is still good in the next, as on the instance. Cleared with the lab (reset).
-_issued: dict[str, dict[str, datetime]] = {}
+_issued: dict[tuple[str, str], dict[str, datetime]] = {}  # by (account id, instance id)
 
 
 def reset() -> None:
@@ -161,7 +161,7 @@ class Imds:
     def __init__(self, facts: InstanceFacts, now=None) -> None:
         self.facts = facts
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._tokens = _issued.setdefault(facts.instance_id, {})
+        self._tokens = _issued.setdefault((facts.account_id, facts.instance_id), {})
 
     # -- the credentials EC2 hands out ------------------------------------------------
     def credentials(self) -> dict[str, str] | None:

@@ -426,11 +426,21 @@ def _call(shell: InstanceShell, endpoint: str, service: str, operation: str, par
 
     from botocore.config import Config
 
-    from .clock import INSTANCE_USER_AGENT
+    from .clock import INSTANCE_TOKEN, INSTANCE_USER_AGENT
 
     client = boto3.session.Session(
         aws_access_key_id="ASIAINSTANCEROLEKEY0", aws_secret_access_key="instance", region_name=region
     ).client(service, endpoint_url=endpoint, config=Config(user_agent_extra=INSTANCE_USER_AGENT))
+    # The instance's calls act in the instance's own account (moto reads the account from
+    # this header before the key), also on a room's endpoint (room_guard keeps it only
+    # with the process's token).
+    account = shell.state.account_id
+
+    def in_the_instances_account(request, **_):
+        request.headers["x-moto-account-id"] = account
+        request.headers["x-ssmlab-instance"] = INSTANCE_TOKEN
+
+    client.meta.events.register("before-send", in_the_instances_account)
     try:
         body = getattr(client, xform_name(operation))(**params)
     except ClientError as error:

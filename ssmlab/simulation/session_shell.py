@@ -29,7 +29,8 @@ from . import agent
 from .instance_shell import InstanceShell
 
 TARGET = "AmazonSSM.SsmlabSession"
-_shells: dict[str, InstanceShell] = {}
+#: Open shells by (account id, session id): a session is reached only from its own account.
+_shells: dict[tuple[str, str], InstanceShell] = {}
 _records: dict[str, dict[str, Any]] = {}
 
 
@@ -76,12 +77,12 @@ def close_session_record(account_id: str, region: str, session_id: str) -> None:
 def start(account_id: str, region: str, target: str, caller: str) -> str:
     session_id = open_session_record(account_id, region, target, caller)
     state = agent.observe(account_id, region, target)
-    _shells[session_id] = InstanceShell(state, user="ssm-user")
+    _shells[(account_id, session_id)] = InstanceShell(state, user="ssm-user")
     return session_id
 
 
-def run(session_id: str, line: str) -> dict[str, Any]:
-    shell = _shells.get(session_id)
+def run(account_id: str, session_id: str, line: str) -> dict[str, Any]:
+    shell = _shells.get((account_id, session_id))
     if shell is None:
         raise SessionNotFound(f"Session {session_id} does not exist or is terminated.")
     result = shell.run_script(line)
@@ -90,7 +91,7 @@ def run(session_id: str, line: str) -> dict[str, Any]:
 
 
 def terminate(account_id: str, region: str, session_id: str) -> None:
-    _shells.pop(session_id, None)
+    _shells.pop((account_id, session_id), None)
     close_session_record(account_id, region, session_id)
 
 
@@ -110,7 +111,7 @@ def ssmlab_session(self) -> str:
         return json.dumps({"SessionId": start(account_id, region, self._get_param("Target"), _caller_arn(self))})
     session_id = self._get_param("SessionId")
     if action == "Run":
-        answer = run(session_id, self._get_param("Line") or "")
+        answer = run(account_id, session_id, self._get_param("Line") or "")
         if answer["Ended"]:
             terminate(account_id, region, session_id)
         return json.dumps(answer)
