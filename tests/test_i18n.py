@@ -204,3 +204,11 @@ def test_fleet_and_lesson_milestone_labels_follow_the_language(japanese):
 
     assert progress.label("fleet-node-03-fixed") == "フリート: node-03 を修正した"
     assert progress.label("lesson-06-online") == "06 · インスタンスが Online になった"
+
+
+
+def test_the_workshop_and_fleet_commands_are_listed_in_japanese():
+    env = dict(os.environ, SSMLAB_LANGUAGE="ja")
+    out = subprocess.run([sys.executable, "-m", "ssmlab.cli", "--help"], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "自分のマイルストーン" in out.stdout and "フリートを直すラボ" in out.stdout, out.stdout + out.stderr
