@@ -262,10 +262,10 @@ def install(precheck=None) -> bool:
         uninstall()
         return False
     _precheck = precheck
-    try:
-        from IPython import get_ipython
-    except ImportError:
+    if "IPython" not in sys.modules:  # not under IPython (a kernel has imported it): 1 s saved
         return False
+    from IPython import get_ipython
+
     if get_ipython() is None:
         return False
     for module in _modules_running_shell_commands():

@@ -45,19 +45,21 @@ def warm_up():
     """Import the CLI and read the models; return the botocore data loader holding them."""
     from awscli.clidriver import create_clidriver
 
+    from botocore.exceptions import DataNotFoundError, UnknownServiceError  # awscli's botocore
+
     driver = create_clidriver()
     loader = driver.session.get_component("data_loader")
     loader.list_available_services("service-2")
     for name in ("endpoints", "partitions", "sdk-default-configuration", "_retry", "cli"):
         try:
             loader.load_data(name)
-        except Exception:  # noqa: BLE001 - only a cache warm-up; the CLI reports real errors
+        except DataNotFoundError:  # only a cache warm-up; the CLI reports real errors
             pass
     for service in WARM_SERVICES:
         for kind in ("service-2", "paginators-1", "waiters-2"):
             try:
                 loader.load_service_model(service, kind)
-            except Exception:  # noqa: BLE001 - as above
+            except (DataNotFoundError, UnknownServiceError):  # as above
                 pass
     return loader, os.environ.get("AWS_DATA_PATH", "")
 

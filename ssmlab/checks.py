@@ -203,9 +203,8 @@ def check_trust_policy(
     return Feedback(True, _("{target} may assume the role, and nobody else.").format(target=target))
 
 
-# Deny wins. These two functions are the checkers' one call site for judging a trust
-# policy as IAM does (docs/aws-facts.md#robust-deny-wins); they can be switched to the
-# project's shared policy evaluator without touching the checkers' signatures.
+# Deny wins. These functions are the checkers' one call site for judging a trust policy
+# as IAM does (docs/aws-facts.md#robust-deny-wins), through the shared evaluator.
 
 
 def _principal_values(principal: Any) -> list[str]:
@@ -226,22 +225,12 @@ def _names_assume_role(statement: dict) -> bool:
 
 def trust_decision(policy: dict, principal: str) -> str:
     """'allow', 'deny' or 'neutral': may ``principal`` (a service or an ARN) call
-    sts:AssumeRole under this trust policy? An explicit Deny matching it wins over any
-    Allow; a Deny with a Condition counts as matching (this checker does not evaluate
-    conditions, so it never calls such a policy correct). Principals match exactly or by
-    ``*``."""
-    result = "neutral"
-    for statement in _as_list(policy.get("Statement", [])):
-        if not isinstance(statement, dict) or not _names_assume_role(statement):
-            continue
-        values = _principal_values(statement.get("Principal"))
-        if principal not in values and "*" not in values:
-            continue
-        if statement.get("Effect") == "Deny":
-            return "deny"
-        if statement.get("Effect") == "Allow":
-            result = "allow"
-    return result
+    sts:AssumeRole under this trust policy? Judged by the one trust evaluator,
+    ``simulation.policy.evaluate_trust`` (an explicit Deny wins over any Allow)."""
+    from .simulation import policy as evaluator
+
+    decision = evaluator.evaluate_trust(policy, principal).decision
+    return {evaluator.EXPLICIT_DENY: "deny", evaluator.ALLOWED: "allow"}.get(decision, "neutral")
 
 
 def _trusted_principals(policy: dict) -> set[str]:
@@ -400,9 +389,11 @@ def check_instance_template(template: Any) -> Feedback:
     ``KeyName``, no inbound rule in its security groups, the AMI from the public SSM
     parameter rather than a fixed id.
     """
+    import yaml
+
     try:
         doc = _load_template(template)
-    except Exception as error:  # noqa: BLE001 - any parse error is the learner's to fix
+    except (yaml.YAMLError, ValueError) as error:  # the learner's to fix (UnicodeDecodeError too)
         return _fail(_("the template does not parse as YAML or JSON: {error}").format(error=str(error).splitlines()[0]))
     resources = doc.get("Resources") or {}
     if not isinstance(resources, dict):

@@ -64,7 +64,7 @@ def check_kernel() -> Result:
         from jupyter_client.kernelspec import KernelSpecManager
 
         spec = KernelSpecManager().get_kernel_spec(KERNEL)
-    except Exception:  # noqa: BLE001 - any failure means the lessons cannot run
+    except (ImportError, KeyError):  # not installed, or NoSuchKernel (a KeyError)
         return Result("Jupyter kernel", False, f"kernel {KERNEL!r} not found: {FIX_INSTALL}")
     command = spec.argv[0]
     if command in ("python", "python3", "{python}") or Path(command).resolve() == Path(sys.executable).resolve():

@@ -27,6 +27,7 @@ from .errors import LabError
 from .i18n import _
 from .naming import TAG_KEY, default_prefix, lab_name
 from .scrub import for_display
+from .simulation import world
 
 BACKENDS = ("offline", "aws")
 DEFAULT_REGION = "us-east-1"
@@ -61,6 +62,16 @@ _saved_default_session: tuple[boto3.Session | None] | None = None
 #: For each variable the lab changed: (the learner's value, the lab's value).
 _saved_environ: dict[str, tuple[str | None, str | None]] | None = None
 _current: "Lab | None" = None
+
+
+def _local_lab() -> tuple[str, str, str] | None:
+    """(account id, Region, endpoint URL) of the offline lab in this process, or None."""
+    if _current is not None and _current.offline and _endpoint is not None:
+        return _current.account_id, _current.region, _endpoint.url
+    return None
+
+
+world.set_local_lab(_local_lab)  # ssmlab diagnose asks it (simulation/diagnostics.py)
 
 
 class RealClock:
@@ -399,11 +410,11 @@ def _start_aws(region: str | None, prefix: str | None, *, refuse_lookalikes: boo
         caller_arn=identity["Arn"],
     )
     _tag_what_the_lab_creates(lab)
-    from . import preflight, waiting
+    from . import waiting
 
     waiting.install(lab)  # retry EC2 on IAM's eventual-consistency errors (docs/aws-facts.md#core-6)
     ownership.install(lab)  # every change through lab clients: only what the lab owns
-    preflight.refuse_bad_input(lab)  # before anything is created
+    replay.refuse_bad_input(lab)  # before anything is created
     if refuse_lookalikes:  # a lesson name taken by something not the lab's: never adopt it
         ownership.refuse_lookalikes(lab, replay.lookalike_names(lab))
     return lab

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
-import json
 import logging
 import socket
 import sys
@@ -19,26 +17,14 @@ from typing import Callable
 
 import boto3
 
-from moto.ec2.models import ec2_backends  # noqa: E402
-from moto.iam.aws_managed_policies import aws_managed_policies_data  # noqa: E402
-from moto.iam.models import AWSManagedPolicy, IAMBackend, iam_backends  # noqa: E402
-from moto.settings import default_user_config  # noqa: E402
-from moto.core.base_backend import BackendDict, backend_lock  # noqa: E402
-from moto.core.model_instances import reset_model_data  # noqa: E402
-from moto.moto_api._internal import mock_random  # noqa: E402
-from moto.moto_server.werkzeug_app import MotoRequestHandler  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
 from . import simulation  # noqa: E402
-from .simulation import clock, unmodelled  # noqa: E402
+from .simulation import _moto, clock, unmodelled  # noqa: E402
 from .errors import LabError  # noqa: E402
 
-#: moto's own configuration (``mock_aws(config=...)``'s dict), read when the IAM backend is
-#: created: AWS managed policies such as AmazonSSMManagedInstanceCore must exist to be
-#: attached. Set here rather than through moto's environment variable
-#: MOTO_IAM_LOAD_MANAGED_POLICIES, so the lab leaves the process's environment as it found
-#: it (docs/aws-facts.md#robust-environment).
-default_user_config.setdefault("iam", {})["load_aws_managed_policies"] = True
+_moto.prepare()  # before any botocore session of the lab's (simulation/_moto.py)
+_moto.load_aws_managed_policies()
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_SEED = 1
@@ -46,7 +32,7 @@ DEFAULT_SEED = 1
 ACCOUNT_ID = "123456789012"
 
 
-class _QuietRequestHandler(MotoRequestHandler):
+class _QuietRequestHandler(_moto.MotoRequestHandler):
     """moto's handler without werkzeug's log lines (they would land in cells).
 
     Per-request lines print only with ``log_requests``; werkzeug's error lines ("Error on
@@ -64,38 +50,6 @@ class _QuietRequestHandler(MotoRequestHandler):
             unmodelled.log.debug(message, *args)
             return
         super().log(type, message, *args)
-
-
-def _load_managed_policies_once_and_in_the_labs_partition() -> None:
-    """Speed up moto's IAM start-up; what the lab can observe does not change.
-
-    Each request's account lookup creates the IAM backend of every partition (aws,
-    aws-cn, aws-us-gov, ...), and each parses ~1,100 AWS managed policies from JSON again:
-    1.4 s after every reset. The lab lives in the ``aws`` partition only, so only that
-    backend loads them, from JSON parsed once per process.
-    """
-    parsed: dict = {}
-    texts: dict[str, str] = {}  # each policy's document as JSON text, shared by every account
-
-    def init_aws_policies(self):
-        if not default_user_config.get("iam", {}).get("load_aws_managed_policies") or self.region_name != "aws":
-            return []
-        if not parsed:
-            parsed.update(json.loads(aws_managed_policies_data))
-            texts.update((name, json.dumps(data.get("Document"))) for name, data in parsed.items())
-        # AWSManagedPolicy.from_data, with the document text made once per process rather
-        # than once per account: a room of 50 accounts holds one copy (ssmlab/room.py).
-        return [
-            AWSManagedPolicy(
-                name, account_id=self.account_id, region=self.region_name,
-                default_version_id=data.get("DefaultVersionId"), path=data.get("Path"),
-                document=texts[name], create_date=datetime.fromisoformat(data["CreateDate"]),
-                update_date=datetime.fromisoformat(data["UpdateDate"]),
-            )
-            for name, data in parsed.items()
-        ]
-
-    IAMBackend._init_aws_policies = init_aws_policies
 
 
 @contextlib.contextmanager
@@ -134,29 +88,14 @@ def _import_cloudformation_meanwhile() -> None:
 
     def import_it() -> None:
         with _jsonschema_without_rfc3987_syntax():
-            importlib.import_module("moto.cloudformation.models")
+            _moto.import_cloudformation()
 
     threading.Thread(target=import_it, name="ssmlab-import-cloudformation", daemon=True).start()
 
 
-def _forget_every_backend() -> None:
-    """Drop every moto backend, as ``POST /moto-api/reset`` does, without its waste.
-
-    moto's ``BackendDict.reset()`` re-creates every backend it has (the IAM backend of each
-    partition reloads ~1,100 AWS managed policies) and then throws them all away; the
-    backends are created again lazily anyway. Clearing them is the same end state at a
-    fraction of the time (measured: 1.8 s → 0.0 s on a 2-core machine).
-    """
-    with backend_lock:
-        for backend in BackendDict._instances:
-            backend.clear()
-        BackendDict._instances.clear()
-    reset_model_data()
-
-
 def regions() -> list[str]:
     """The Regions the offline lab can be started in: those moto has an EC2 backend for."""
-    return sorted(ec2_backends[ACCOUNT_ID].regions)
+    return _moto.ec2_regions(ACCOUNT_ID)
 
 
 def _listening_socket(port: int) -> socket.socket:
@@ -188,7 +127,7 @@ class OfflineEndpoint:
 
     def __init__(self, port: int = 0, log_requests: bool = False):
         simulation.install()
-        _load_managed_policies_once_and_in_the_labs_partition()
+        _moto.load_managed_policies_once_and_in_the_labs_partition()
         logging.getLogger("werkzeug").setLevel(logging.INFO if log_requests else logging.ERROR)
         listener = _listening_socket(port)
         _import_cloudformation_meanwhile()
@@ -221,14 +160,9 @@ class OfflineEndpoint:
     def reset(self, seed: int = DEFAULT_SEED, region: str = "us-east-1") -> None:
         """Forget every resource and reseed ids, so a lab's outputs repeat run to run."""
         self.guard = None  # a room's door goes with the room's accounts
-        _forget_every_backend()
+        _moto.forget_every_backend()
         simulation.reset()
-        # Seed, then create the IAM backend (it loads the AWS managed policies) and the
-        # region's EC2 backend (its default VPC) in a fixed order, so ids do not depend on
-        # which request happens to create them first.
-        mock_random.seed(seed)
-        iam_backends[ACCOUNT_ID]["aws"]
-        ec2_backends[ACCOUNT_ID][region]
+        _moto.seed(seed, ACCOUNT_ID, region)
 
     def create_learner(self, user_name: str) -> dict:
         """Create the lab's IAM user and an access key for it; return the key."""

@@ -7,8 +7,8 @@ public address and route 0.0.0.0/0 to an internet gateway (the template names no
 and the agent must reach Systems Manager's endpoints over HTTPS, docs/aws-facts.md#core-5); the
 instance type; and Default Host Management Configuration (docs/aws-facts.md#core-3).
 
-:func:`refuse_bad_input` is the part that ``start(backend="aws")`` runs before anything is
-created: the AMI parameter and the names' lengths.
+What ``start(backend="aws")`` itself refuses before anything is created (the AMI parameter
+and the names' lengths) is ``replay.refuse_bad_input``: the lab does not import this module.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import LabError
+from .replay import AMI_PARAMETER
 from .scrub import for_display
 
-AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 INSTANCE_TYPE = "t3.micro"
 DHMC_SETTING = "/ssm/managed-instance/default-ec2-instance-management-role"
 
@@ -71,31 +71,6 @@ class Check:
     def line(self) -> str:
         mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[self.status]
         return f"{mark}  {self.name}: {self.detail}"
-
-
-# -------------------------------------------------------------- checks at start()
-
-
-def check_ami_parameter(lab) -> None:
-    """LabError if the Region has no public parameter naming the lessons' AMI."""
-    try:
-        lab.client("ssm").get_parameter(Name=AMI_PARAMETER)
-    except ClientError as error:
-        if error.response["Error"]["Code"] == "ParameterNotFound":
-            raise LabError(
-                f"Region {lab.region} has no public parameter {AMI_PARAMETER} (the lessons' "
-                f"Amazon Linux 2023 AMI): choose a Region that has it, for example "
-                f"AWS_REGION=us-east-1, and start again."
-            ) from None
-        # AccessDenied and the like: `ssmlab doctor --aws` reports permissions.
-
-
-def refuse_bad_input(lab) -> None:
-    """What must hold before the lab creates anything on a real account."""
-    from .replay import names
-
-    names(lab)  # LabError for a name over IAM's limits after prefixing
-    check_ami_parameter(lab)
 
 
 # -------------------------------------------------------------- doctor --aws

@@ -123,6 +123,77 @@ def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
         step(lab, n)
 
 
+#: The public parameter naming the lessons' AMI (lesson 03's template reads it).
+AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+
+
+def check_ami_parameter(lab) -> None:
+    """LabError if the Region has no public parameter naming the lessons' AMI."""
+    try:
+        lab.client("ssm").get_parameter(Name=AMI_PARAMETER)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ParameterNotFound":
+            raise LabError(
+                f"Region {lab.region} has no public parameter {AMI_PARAMETER} (the lessons' "
+                f"Amazon Linux 2023 AMI): choose a Region that has it, for example "
+                f"AWS_REGION=us-east-1, and start again."
+            ) from None
+        # AccessDenied and the like: `ssmlab doctor --aws` reports permissions.
+
+
+def refuse_bad_input(lab) -> None:
+    """What must hold before the lab creates anything on a real account (lab.start)."""
+    names(lab)  # LabError for a name over IAM's limits after prefixing
+    check_ami_parameter(lab)
+
+
+# ------------------------------------------------------------------------ snapshot
+
+
+def _normalised(document) -> object:
+    """A policy document with its lists sorted, so order of writing does not count."""
+    if isinstance(document, dict):
+        return {key: _normalised(value) for key, value in sorted(document.items())}
+    if isinstance(document, list):
+        return sorted((_normalised(item) for item in document), key=lambda item: json.dumps(item, sort_keys=True))
+    return document
+
+
+def snapshot(lab) -> dict:
+    """What the lessons leave, comparably: roles (trust policy, attached and inline
+    policies), instance profiles and their roles, stacks and their status, running
+    instances and their profiles. The one description both the lessons and
+    :func:`rebuild` are compared by (tests/test_lessons_match_replay.py)."""
+    iam, cfn, ec2 = lab.client("iam"), lab.client("cloudformation"), lab.client("ec2")
+    roles = {}
+    for role in iam.list_roles()["Roles"]:
+        name = role["RoleName"]
+        trust = role["AssumeRolePolicyDocument"]  # boto3 decodes it; a str only if it was not JSON
+        roles[name] = {
+            "trust": _normalised(trust),
+            "attached": sorted(p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]),
+            "inline": sorted(iam.list_role_policies(RoleName=name)["PolicyNames"]),
+        }
+    profiles = {
+        p["InstanceProfileName"]: sorted(r["RoleName"] for r in p["Roles"])
+        for p in iam.list_instance_profiles()["InstanceProfiles"]
+    }
+    stacks = {
+        s["StackName"]: s["StackStatus"]
+        for s in cfn.list_stacks()["StackSummaries"]
+        if s["StackStatus"] != "DELETE_COMPLETE"
+    }
+    instances = []
+    running = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    for reservation in running["Reservations"]:
+        for instance in reservation["Instances"]:
+            tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+            made_by = tags.get("Name") or tags.get("aws:cloudformation:stack-name") or ""
+            profile = (instance.get("IamInstanceProfile") or {}).get("Arn", "").rsplit("/", 1)[-1]
+            instances.append([made_by, profile])
+    return {"roles": roles, "profiles": profiles, "stacks": stacks, "instances": sorted(instances)}
+
+
 # ------------------------------------------------------------------------ helpers
 
 
@@ -305,8 +376,39 @@ def _lesson_07(lab, n) -> None:
     """Lesson 07 leaves nothing more: its probe and control are terminated in its clean-up."""
 
 
+#: What lesson 07 creates beyond the earlier lessons' resources (its own cells name them):
+#: the probe role and instance profile, the customer managed policy it attaches, and the
+#: instances named for-probe and control.
+PROBE_ROLE, PROBE_PROFILE, MINIMAL_POLICY = "role-for-probe", "for-probe", "ssm-agent-minimal"
+LESSON_07_INSTANCES = ("for-probe", "control")
+
+
 def _undo_07(lab, n) -> None:
-    pass
+    """Remove lesson 07's probe: its instances, role, profile and policy, each checked to
+    be the lab's (a second run of lesson 07 on an account would otherwise meet
+    EntityAlreadyExists on the probe role)."""
+    ec2, iam = lab.client("ec2"), lab.client("iam")
+    names = [lab.name(base) for base in LESSON_07_INSTANCES]
+    reservations = ec2.describe_instances(Filters=[
+        {"Name": "tag:Name", "Values": names},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+    ])["Reservations"]
+    instance_ids = [i["InstanceId"] for r in reservations for i in r["Instances"]]
+    for instance_id in instance_ids:
+        ownership.require(lab, "instance", instance_id)
+    if instance_ids:
+        ec2.terminate_instances(InstanceIds=instance_ids)
+        if not lab.offline:  # the profile stays associated until the instance is gone
+            ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids)
+    _delete_profile(lab, lab.name(PROBE_PROFILE))
+    _delete_role(lab, lab.name(PROBE_ROLE))
+    policy_arn = f"arn:aws:iam::{lab.account_id}:policy/{lab.name(MINIMAL_POLICY)}"
+    ownership.require(lab, "policy", policy_arn)
+    if _ignore(("NoSuchEntity",), iam.get_policy, PolicyArn=policy_arn) is not None:
+        for version in iam.list_policy_versions(PolicyArn=policy_arn)["Versions"]:
+            if not version["IsDefaultVersion"]:
+                iam.delete_policy_version(PolicyArn=policy_arn, VersionId=version["VersionId"])
+        iam.delete_policy(PolicyArn=policy_arn)
 
 
 def _lesson_08(lab, n) -> None:

@@ -12,45 +12,14 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ssmlab"
 
-# Import circles as they are today, each the set of modules in one strongly connected
-# component of the import graph. Fix one, then remove it here.
-KNOWN_CIRCLES = [
-    # One component made of three circles:
-    # - lab -> preflight (lab.start, lazy) and preflight -> lab (lazy);
-    # - ssm_api -> diagnostics (lazy) -> lab (lazy) -> preflight (lazy) -> ... -> ssm_api
-    #   (offline and simulation left it: simulation imports its patch modules by name);
-    # - agent -> ssm_api (dhmc_role_setting, lazy) and ssm_api -> agent.
-    {
-        "ssmlab.lab",
-        "ssmlab.preflight",
-        "ssmlab.simulation.ssm_api",
-        "ssmlab.simulation.diagnostics",
-        "ssmlab.simulation.agent",
-        # The instance: ssm_api -> instance_shell -> imds -> agent -> ssm_api, and
-        # instance_shell <-> instance_aws (the CLI on the instance runs its own lines).
-        "ssmlab.simulation.instance_shell",
-        "ssmlab.simulation.instance_aws",
-        "ssmlab.simulation.imds",
-    },
-]
+# Import circles, each the set of modules in one strongly connected component of the
+# import graph. None is left: shared state sits one layer down (simulation/world.py: the
+# SSM settings the agent reads, the in-process lab diagnostics asks), replay holds what
+# start() refuses, and the instance's programs answer in simulation/shell_result.py.
+KNOWN_CIRCLES: list[set[str]] = []
 
-# Modules that import moto. ``simulation/_moto.py`` is the boundary for the policy
-# evaluator and IAM backend reading; the others remain to move there.
-MOTO_IMPORTERS = {
-    "ssmlab.offline",
-    "ssmlab.simulation._moto",
-    "ssmlab.simulation.agent",
-    "ssmlab.simulation.ec2_corrections",
-    "ssmlab.simulation.iam_corrections",
-    "ssmlab.simulation.iam_simulator",
-    "ssmlab.simulation.ssm_api",
-    # Corrections that patch moto's CloudFormation, STS and the server's dispatch: to move
-    # behind _moto.py with the others.
-    "ssmlab.simulation.cfn_corrections",
-    "ssmlab.simulation.sts_corrections",
-    "ssmlab.simulation.unmodelled",
-    "ssmlab.simulation.session_shell",
-}
+# Modules that import moto: only the boundary (docs/aws-facts.md#one-moto-boundary).
+MOTO_IMPORTERS = {"ssmlab.simulation._moto"}
 
 
 def _modules() -> dict[str, Path]:
@@ -134,7 +103,8 @@ def _circles() -> list[set[str]]:
     return result
 
 
-def test_no_new_import_circle():
+def test_no_import_circle():
+    assert _circles() == [], "an import circle inside ssmlab"
     circles = _circles()
     for circle in circles:
         assert any(circle <= known for known in KNOWN_CIRCLES), (
@@ -166,6 +136,6 @@ def test_the_policy_evaluator_reaches_moto_only_through_the_boundary():
 
 def test_the_graph_reads_the_imports_it_should():
     # A control: the reader sees relative, lazy and `from . import x` imports.
-    assert "ssmlab.preflight" in GRAPH["ssmlab.lab"][0]  # lazy, inside start()
+    assert "ssmlab.replay" in GRAPH["ssmlab.lab"][0]  # lazy, inside _start_aws()
     assert "ssmlab.simulation.policy" in GRAPH["ssmlab.simulation.agent"][0]  # from . import _moto, policy
     assert "ssmlab.simulation.policy" in GRAPH["ssmlab.widgets.lab_map"][0]  # from ..simulation import policy

@@ -181,6 +181,17 @@ CATALOGUE = [
           message=f"User: {LEARNER} is not authorized to perform: sts:AssumeRole on resource: "
                   f"arn:aws:iam::{ACCOUNT}:role/role-for-ec2",
           source="STS API reference, AssumeRole: the trust policy must allow the caller"),
+    # --- the world model's second pass (docs/aws-facts.md#world-model-second-pass) --------
+    ok("ssm", "describe-document", "--name", "AWS-RunShellScript", "--query", "Document.[Owner,DocumentType,SchemaVersion]",
+       check=lambda out: out == ["Amazon", "Command", "1.2"], source="awscli/examples/ssm/get-document.rst"),
+    ok("ssm", "get-document", "--name", "AWS-RunShellScript", "--query", "Content",
+       check=lambda out: json.loads(out)["runtimeConfig"]["aws:runShellScript"]["properties"][0]["id"]
+       == "0.aws:runShellScript", source="awscli/examples/ssm/get-document.rst"),
+    error("ssm", "describe-document", "--name", "AWS-RunShellScript", "--document-version", "9",
+          code="InvalidDocumentVersion", message="The document version isn't valid or doesn't exist.",
+          source="botocore ssm model, InvalidDocumentVersion"),
+    error("ssm", "cancel-command", "--command-id", "11111111-2222-3333-4444-555555555555",
+          code="InvalidCommandId", source="botocore ssm model, CancelCommand errors"),
     # --- IAM -------------------------------------------------------------------------------
     error("iam", "get-role", "--role-name", "role-for-ec3", code="NoSuchEntity",
           message="The role with name role-for-ec3 cannot be found.",
@@ -250,7 +261,7 @@ def _id(case: Case) -> str:
 
 
 def test_the_catalogue_is_large_enough():
-    assert len(CATALOGUE) >= 45
+    assert len(CATALOGUE) >= 60
 
 
 @pytest.mark.parametrize("case", CATALOGUE, ids=_id)

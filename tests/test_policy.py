@@ -479,17 +479,16 @@ def test_a_policy_input_that_is_not_json_is_invalid_input(lab):
 
 
 def test_the_start_up_check_names_the_moto_version_when_the_matcher_moved(monkeypatch):
-    from moto.iam.access_control import IAMPolicyStatement
-
     from ssmlab.errors import LabError
     from ssmlab.simulation import _moto
+    from ssmlab.simulation._moto import IAMPolicyStatement
 
     _moto.check()  # the installed moto passes
     monkeypatch.setattr(IAMPolicyStatement, "_match", staticmethod(lambda pattern, string: None))
     with pytest.raises(LabError) as raised:
         _moto.check()
     message = str(raised.value)
-    assert "ssmlab needs moto 5.2" in message and "IAMPolicyStatement._match" in message
+    assert "ssmlab needs moto>=5.2.5,<5.3" in message and "IAMPolicyStatement._match" in message
     assert message.count(".") >= 1 and "\n" not in message
 
 

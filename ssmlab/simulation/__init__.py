@@ -18,6 +18,9 @@ with its sources):
 - ``automation``       Automation: the runbook AWSSupport-TroubleshootManagedInstance
                        (StartAutomationExecution, GetAutomationExecution,
                        DescribeAutomationStepExecutions, DescribeDocument), in lab time.
+- ``ssm_more``         CancelCommand in the clock's time; DescribeDocument/GetDocument of
+                       AWS-RunShellScript as AWS owns it.
+- ``world``            state several modules read (SSM settings, the in-process lab).
 - ``instance_shell``   bash on an instance (bashlex), for Run Command and Session Manager;
                        ``imds`` its instance metadata, ``instance_aws`` its curl and AWS CLI.
 - ``session_shell``    Session Manager shells (ssm-user) kept for ``ssmlab session``.
@@ -26,8 +29,8 @@ with its sources):
 - ``policy``           the one policy and trust evaluator, pure functions over policy
                        documents (the agent, IAM corrections, simulator, widgets and
                        checkers use it; docs/aws-facts.md#policy-evaluation).
-- ``_moto``            the one place the evaluator and its callers reach into moto:
-                       its wildcard matcher and the IAM backend's policies, checked at import.
+- ``_moto``            the one module that imports moto: backends, classes to extend,
+                       exceptions, the patch helper; checked by install().
 - ``sts_corrections``  temporary credentials (GetSessionToken, GetFederationToken) with
                        ASIA access key ids.
 - ``cfn_corrections``  CreateStack's parameter validation, and a resource that fails
@@ -48,7 +51,7 @@ import sys
 # agents, then commands: when the clock moves, agents catch up before commands are
 # delivered. Imported by name in install(), so importing the package loads none of them.
 _PATCH_MODULES = (
-    "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "sts_corrections", "cfn_corrections",
+    "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "ssm_more", "sts_corrections", "cfn_corrections",
     "session_shell", "clock", "agent", "commands",
     "automation",  # after ssm_api: the Automation handlers on the same response class
 )
@@ -66,6 +69,9 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    from . import _moto
+
+    _moto.check()  # one sentence naming moto's pinned versions if what is patched moved
     for module in _patch_modules():
         module.install()
     _installed = True

@@ -39,11 +39,13 @@ import json
 import math
 import random
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import _moto, policy
+from .world import service_setting_value
 
 # The version the simulated agent reports: the newest release in the agent's
 # RELEASENOTES.md of the snapshot the lab's log lines are read from (aws/amazon-ssm-agent
@@ -147,15 +149,11 @@ class AgentState:
 
 
 def _backends(account_id: str, region: str):
-    from moto.ec2.models import ec2_backends
-    from moto.iam.models import iam_backends
-    from moto.ssm.models import ssm_backends
-
     # moto 5: EC2 and SSM are per account and region; IAM is global, per partition ("aws").
     return (
-        ec2_backends[account_id][region],
-        iam_backends[account_id]["aws"],
-        ssm_backends[account_id][region],
+        _moto.ec2_backend(account_id, region),
+        _moto.iam_backend(account_id),
+        _moto.ssm_backend(account_id, region),
     )
 
 
@@ -462,8 +460,6 @@ def _acl_blocked(ec2, instance) -> str | None:
 
 def dhmc_role_setting(account_id: str, region: str) -> str | None:
     """The DHMC service setting's value in this account and Region, or None."""
-    from .ssm_api import service_setting_value  # lazy: ssm_api imports this module
-
     value = service_setting_value(account_id, region, DHMC_SETTING)
     return value or None
 
@@ -614,6 +610,19 @@ _NO_ROLE = (
     "retrieved credentials failed to report to ssm. Error: EC2RoleRequestError: no EC2 instance role found\n"
     "caused by: EC2MetadataError: failed to make EC2Metadata request\n\tstatus code: 404, request id: "
 )
+
+
+#: aws-sdk-go's request failure: "status code: %d, request id: %s"
+#: (vendor/github.com/aws/aws-sdk-go/aws/awserr/types.go:147). The id is the answer's
+#: X-Amzn-Requestid header (private/protocol/rest/unmarshal.go:41, used by SSM's JSON
+#: protocol), a UUID; IMDS sends none, so its 404 line ends empty on a real instance too
+#: (docs/aws-facts.md#agent-request-ids).
+_SSM_REQUEST_ID = re.compile(r"(status code: 400, request id: )(?=\n|$)")
+
+
+def with_request_ids(text: str, rng: random.Random) -> str:
+    """``text`` with each SSM answer's empty request id filled with a UUID from ``rng``."""
+    return _SSM_REQUEST_ID.sub(lambda m: m.group(1) + str(uuid.UUID(int=rng.getrandbits(128), version=4)), text)
 
 
 def _profile_credentials(iam, profile, facts, account_id, context):
@@ -886,6 +895,8 @@ class AgentMachine:
         self.attempt: Attempt | None = None
         self._hibernation = None
         self._rng = random.Random(instance_id)
+        # Request ids of SSM's answers, drawn apart so the sleeps above do not shift.
+        self._request_ids = random.Random(f"{instance_id}/request-ids")
 
     # -- events -----------------------------------------------------------------------
 
@@ -960,7 +971,7 @@ class AgentMachine:
         logged = self.retries < LOGGED_RETRIES
         if attempt.outcome in (OK, WORKER_DENIED):
             for level, text in attempt.lines:
-                self._write(at, level, text)
+                self._write(at, level, with_request_ids(text, self._request_ids))
             self._write(at, "INFO", "[CredentialRefresher] Credentials ready")  # credentialrefresher.go:196
             self._write(at, "INFO", f"[ssm-agent-worker] ssm-agent-worker - v{AGENT_VERSION}")  # agent/agent/agent.go:72
             self._write(at, "INFO", "[ssm-agent-worker] OS: linux, Arch: amd64")
@@ -980,7 +991,7 @@ class AgentMachine:
             sleep = default_sleep(self.retries, self._rng)
         if logged:
             for level, text in attempt.lines:
-                self._write(at, level, text)
+                self._write(at, level, with_request_ids(text, self._request_ids))
             self._write(at, "INFO", f"[CredentialRefresher] Sleeping for {go_duration(sleep)} before retrying retrieve credentials")
         self.retries = min(self.retries + 1, 16)
         self.phase, self.due = AgentPhase.SLEEPING, at + timedelta(seconds=sleep)
@@ -1209,9 +1220,8 @@ def managed_instances(account_id: str, region: str) -> list[AgentState]:
 def install() -> None:
     """Tell the agents when an instance reboots (moto keeps it ``running``, so nothing in
     its state shows the restart) and let them catch up whenever the lab clock moves."""
-    from moto.ec2.models import EC2Backend
-
     from . import clock
+    from ._moto import EC2Backend
 
     if getattr(EC2Backend.reboot_instances, "_ssmlab", False):
         return

@@ -36,10 +36,10 @@ import threading
 import uuid
 from typing import Any
 
-from moto.core.exceptions import ServiceException
 from werkzeug.exceptions import HTTPException
 
 from . import _moto
+from ._moto import ServiceException
 from .ec2_corrections import invalid_instance_profile_name
 
 SERVICE = "cloudformation"
@@ -124,8 +124,8 @@ def _value_problem(name: str, slot: dict[str, Any], value: str) -> str | None:
 
 def _validated_create_stack(original):
     def create_stack(self, name, template, parameters, *args, **kwargs):
-        from moto.cloudformation.exceptions import ValidationError
-        from moto.cloudformation.models import Stack
+        from ._moto import CloudFormationValidationError as ValidationError
+        from ._moto import Stack
 
         try:
             parsed = Stack.parse_template(template) if template else {}
@@ -144,8 +144,8 @@ def _validated_update_stack(original):
     # UpdateStack validates the new parameter values the same way; a parameter given with
     # UsePreviousValue keeps the stack's value (moto's _resolve_update_parameters).
     def update_stack(self, name, template, role_arn, parameters, tags):
-        from moto.cloudformation.exceptions import ValidationError
-        from moto.cloudformation.models import Stack
+        from ._moto import CloudFormationValidationError as ValidationError
+        from ._moto import Stack
 
         stack = self.get_stack(name)
         resolved = self._resolve_update_parameters(instance=stack, incoming_params=parameters or [])
@@ -172,8 +172,7 @@ def _event(stack, logical_id: str, resource_type: str, physical_id: str, status:
     events must not shift the ids of the resources created after them (the lessons'
     stored outputs show instance ids). Event ids are random on AWS too.
     """
-    from moto.cloudformation.models import Event
-    from moto.core.utils import utcnow
+    from ._moto import Event, utcnow
 
     event = Event.__new__(Event)
     event.__dict__.update(
@@ -201,8 +200,7 @@ def _ec2_reason(message: str, code: str) -> str:
 
 def _instance_profile_problem(resource_json: dict[str, Any], resources_map, account_id: str) -> str | None:
     """EC2's answer to RunInstances for an instance profile name that does not exist."""
-    from moto.cloudformation.parsing import clean_json
-    from moto.iam.models import iam_backends
+    from ._moto import clean_json
 
     profile = (resource_json.get("Properties") or {}).get("IamInstanceProfile")
     if profile is None:
@@ -210,7 +208,7 @@ def _instance_profile_problem(resource_json: dict[str, Any], resources_map, acco
     name = clean_json(profile, resources_map)
     if not isinstance(name, str) or name.startswith("arn:"):
         return None
-    iam = iam_backends[account_id]["aws"]
+    iam = _moto.iam_backend(account_id)
     if any(p.name == name for p in iam.get_instance_profiles()):
         return None
     # EC2 API error for RunInstances (hashicorp/terraform-provider-aws#27516,
@@ -252,7 +250,7 @@ def _reporting_create_resource(original):
 
 def _roll_back(stack, failed: ResourceFailed) -> None:
     """CloudFormation's rollback of a failed create: delete what was made, newest first."""
-    from moto.cloudformation.parsing import OutputMap
+    from ._moto import OutputMap
 
     reason = f"The following resource(s) failed to create: [{failed.logical_id}]. Rollback requested by user."
     stack.status = "ROLLBACK_IN_PROGRESS"
@@ -310,9 +308,10 @@ def apply() -> None:
     with _lock:
         if _applied:
             return
-        from moto.cloudformation import parsing
-        from moto.cloudformation.models import CloudFormationBackend, Stack
+        from ._moto import CloudFormationBackend, Stack
+        from ._moto import cloudformation_parsing as parsing
 
+        _moto.check("cloudformation")
         patches = [
             (CloudFormationBackend, "create_stack", _validated_create_stack),
             (CloudFormationBackend, "update_stack", _validated_update_stack),

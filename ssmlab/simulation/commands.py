@@ -14,6 +14,11 @@ lab clock's now (docs/aws-facts.md#time-and-the-agent-clock):
   3600 s) passes first.
 - An invocation not delivered before SendCommand's ``TimeoutSeconds`` (the delivery
   timeout; moto's and the lab's default 3600 s) ends ``TimedOut``/``DeliveryTimedOut``.
+- CancelCommand (docs/aws-facts.md#cancel-command): an invocation not delivered yet is
+  ``Cancelled`` at once (it never runs); one running is ``Cancelling`` until the cancel
+  reaches its agent and the script stops (:data:`CANCEL_SECONDS`), then
+  ``Cancelled``; a terminal one keeps its status. The command is ``Cancelling`` while an
+  invocation is, and ``Cancelled`` once all are terminal and one was cancelled.
 
 Status values are botocore's ``CommandInvocationStatus`` and ``CommandStatus`` enums; the
 waiter ``command_executed`` (botocore ``ssm/2014-11-06/waiters-2.json``) succeeds on
@@ -32,6 +37,9 @@ from . import clock
 
 #: SendCommand → the agent receives it over an open control channel.
 DELIVERY_SECONDS = 0.1
+#: CancelCommand → the running script is stopped. The lab's choice (on AWS it depends on
+#: the agent's channel): two request steps, so a learner sees Cancelling, then Cancelled.
+CANCEL_SECONDS = 2
 #: How long a simulated script runs when the shell does not say.
 RUN_SECONDS = 0.2
 #: SendCommand's TimeoutSeconds when omitted (moto's ``MAX_TIMEOUT_SECONDS``; the model
@@ -58,12 +66,17 @@ class Invocation:
     run: Callable[[], dict[str, Any]]
     delivered: datetime | None = None
     result: dict[str, Any] | None = None
+    cancelled: datetime | None = None  # when CancelCommand reached it
     _checked: datetime | None = field(default=None, repr=False)  # last time it could not be delivered
 
     def advance(self, now: datetime) -> None:
         """Deliver and run the command if its node can take it by ``now``. The clock calls
         this after every move, so delivery is dated within one move of when it happened."""
         if self.delivered is not None:
+            return
+        if self.cancelled is not None:  # cancelled before delivery: it never runs
+            if self in OPEN:
+                OPEN.remove(self)
             return
         arrives = self.requested + timedelta(seconds=DELIVERY_SECONDS)
         deadline = self.requested + timedelta(seconds=self.delivery_timeout)
@@ -77,8 +90,25 @@ class Invocation:
         else:
             self._checked = now
 
+    def cancel(self, now: datetime) -> None:
+        """CancelCommand for this invocation at ``now`` (nothing once it is terminal)."""
+        if self.cancelled is None and self.view(now)["status"] not in TERMINAL:
+            self.cancelled = now
+            self.advance(now)
+
     def view(self, now: datetime) -> dict[str, Any]:
         """Status, StatusDetails, ResponseCode, output and times as of ``now``."""
+        if self.cancelled is None or now < self.cancelled:
+            return self._view(now)
+        empty = dict(code=-1, out="", err="", start=None, end=None)
+        if self.delivered is None or self.delivered > self.cancelled:
+            return dict(empty, status="Cancelled", details="Cancelled")
+        stops = self.cancelled + timedelta(seconds=CANCEL_SECONDS)
+        if now < stops:
+            return dict(empty, status="Cancelling", details="Cancelling", start=self.delivered)
+        return dict(empty, status="Cancelled", details="Cancelled", start=self.delivered, end=stops)
+
+    def _view(self, now: datetime) -> dict[str, Any]:
         self.advance(now)
         empty = dict(code=-1, out="", err="", start=None, end=None)
         if self.delivered is None:
@@ -135,8 +165,12 @@ def command_status(views: list[dict[str, Any]]) -> dict[str, Any]:
     delivery = sum(1 for v in views if v["details"] == "DeliveryTimedOut")
     if not views or all(s == "Success" for s in statuses):
         status = "Success"
+    elif "Cancelling" in statuses:
+        status = "Cancelling"
     elif completed < len(views):
         status = "Pending" if all(s == "Pending" for s in statuses) else "InProgress"
+    elif "Cancelled" in statuses and not errors:
+        status = "Cancelled"
     elif errors:
         status = "Failed"
     else:

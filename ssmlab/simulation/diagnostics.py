@@ -30,6 +30,8 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..i18n import _
 from . import agent
 
@@ -196,12 +198,10 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
 
 def _in_process_lab():
     """(account_id, region) of a lab whose moto backends live in this process, or None."""
-    from .. import lab as lab_module
+    from . import world
 
-    current = getattr(lab_module, "_current", None)
-    if current is not None and getattr(current, "offline", False) and lab_module._endpoint is not None:
-        return current.account_id, current.region
-    return None
+    local = world.local_lab()  # registered by ssmlab.lab, which this module does not import
+    return None if local is None else (local[0], local[1])
 
 
 def _ask_endpoint(endpoint: str, instance_id: str, region: str) -> str:
@@ -241,7 +241,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     elif endpoint:
         try:
             text = _ask_endpoint(endpoint, args.instance_id, region)
-        except Exception as exc:  # noqa: BLE001 - reported to the learner, not raised
+        except (BotoCoreError, ClientError, TimeoutError) as exc:  # reported to the learner, not raised
             print(f"ssmlab diagnose: could not ask the offline lab at {endpoint}: {exc}", file=sys.stderr)
             return 2
     else:
@@ -256,6 +256,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
 
 
 def _local_endpoint() -> str | None:
-    from .. import lab as lab_module
+    from . import world
 
-    return getattr(lab_module._endpoint, "url", None)
+    local = world.local_lab()
+    return None if local is None else local[2]

@@ -29,8 +29,9 @@
 
 from __future__ import annotations
 
-from moto.ec2.models import EC2Backend
-from moto.ec2.models.instances import Instance, MetadataOptions
+import hashlib
+
+from ._moto import EC2Backend, Instance, MetadataOptions, vpc_responses_class, wrap_methods
 
 _installed = False
 
@@ -58,12 +59,11 @@ def install() -> None:
     _invalid_instance_profile_name_in_ec2s_words()
     _imdsv2_for_images_that_require_it()
     _private_dns_of_an_endpoint_can_change()
+    wrap_methods([(EC2Backend, "replace_iam_instance_profile_association", _replaced_with_a_new_association)])
     _installed = True
 
 
 def _private_dns_of_an_endpoint_can_change() -> None:
-    from moto.ec2.responses.vpcs import VPCs
-
     def make(original):
         def modify_vpc_endpoint(self):
             result = original(self)
@@ -75,9 +75,26 @@ def _private_dns_of_an_endpoint_can_change() -> None:
 
         return modify_vpc_endpoint
 
-    from ._moto import wrap_methods
+    wrap_methods([(vpc_responses_class(), "modify_vpc_endpoint", make)])
 
-    wrap_methods([(VPCs, "modify_vpc_endpoint", make)])
+
+def new_association_id(old: str) -> str:
+    """The AssociationId of the association that replaces ``old``: EC2 answers
+    ReplaceIamInstanceProfileAssociation with a new association (the AWS CLI's example,
+    awscli/examples/ec2/replace-iam-instance-profile-association.rst: iip-assoc-060b... in,
+    iip-assoc-0b21... out; docs/aws-facts.md#replace-association). Derived from the old id
+    rather than drawn from moto's seeded random, so the ids of what is created after it
+    stay as the lessons' stored outputs show them."""
+    return "iip-assoc-" + hashlib.sha256(old.encode()).hexdigest()[:17]
+
+
+def _replaced_with_a_new_association(original):
+    def replace_iam_instance_profile_association(self, association_id, *args, **kwargs):
+        association = original(self, association_id, *args, **kwargs)
+        association.association_id = new_association_id(association_id)
+        return association
+
+    return replace_iam_instance_profile_association
 
 
 def _apply_instance_properties_from_cloudformation() -> None:
@@ -111,16 +128,14 @@ def invalid_instance_profile_name(name: str) -> str:
 
 
 def _invalid_instance_profile_name_in_ec2s_words() -> None:
-    from moto.ec2.exceptions import EC2ClientError
-    from moto.ec2.responses.instances import InstanceResponse
-    from moto.iam.models import iam_backends
+    from ._moto import EC2ClientError, InstanceResponse, iam_backend
 
     run_instances = InstanceResponse.run_instances
 
     def run_instances_checking_the_profile_name(self):
         name = self._get_param("IamInstanceProfile.Name")
         if name:
-            iam = iam_backends[self.current_account]["aws"]
+            iam = iam_backend(self.current_account)
             if not any(profile.name == name for profile in iam.get_instance_profiles()):
                 raise EC2ClientError("InvalidParameterValue", invalid_instance_profile_name(name))
         return run_instances(self)

@@ -32,10 +32,8 @@ import json
 import re
 from typing import Any
 
-from moto.iam.exceptions import MalformedPolicyDocument
-
 from . import _moto, policy
-from ._moto import PermissionResult
+from ._moto import MalformedPolicyDocument, PermissionResult
 
 __all__ = [
     "MalformedPolicyDocument",
@@ -78,7 +76,7 @@ def validate_role_name(role_name: str, path: str | None = None) -> None:
     wording seen in hashicorp, serverless and CDK reports of real CreateRole calls), and
     ``Member must have length less than or equal to 64`` for a long name.
     """
-    from moto.iam.exceptions import ValidationError
+    from ._moto import IamValidationError as ValidationError
 
     problems = []
     if not re.fullmatch(ROLE_NAME_PATTERN, role_name, flags=re.ASCII):
@@ -116,8 +114,7 @@ def validate_trust_policy(document: str) -> None:
       unique ids when the policy is saved; hashicorp/terraform-provider-aws#8905) and
       ``"SERVICE":"<name>"`` for a name that is not a service principal.
     """
-    from moto.iam.exceptions import MalformedPolicyDocument
-    from moto.iam.policy_validation import IAMTrustPolicyDocumentValidator
+    from ._moto import IAMTrustPolicyDocumentValidator
 
     try:
         json.loads(document)
@@ -130,8 +127,6 @@ def validate_trust_policy(document: str) -> None:
 
 
 def _validate_principals(statement: dict) -> None:
-    from moto.iam.exceptions import MalformedPolicyDocument
-
     principal = statement.get("Principal", statement.get("NotPrincipal"))
     if not principal:
         # AWS's answer to a trust-policy statement without principals
@@ -238,7 +233,7 @@ def _assume_role(original):
     # answer for a role that does not exist, so nothing leaks about which roles exist
     # (aws-solutions/automated-security-response-on-aws#53, localstack/localstack#8730).
     def assume_role(self):
-        from moto.core.exceptions import AccessDeniedError
+        from ._moto import AccessDeniedError
 
         role_arn = self._get_param("RoleArn") or ""
         _, caller_arn, _ = self.backend.get_caller_identity(self.get_access_key(), self.region)
@@ -256,7 +251,7 @@ def _assume_role(original):
 
 
 def _find_role(role_arn: str):
-    from moto.iam.exceptions import NotFoundException
+    from ._moto import NotFoundException
 
     arn = _IAM_ARN.fullmatch(role_arn)
     if arn is None or arn["service"] != "iam" or not arn["resource"].startswith("role/"):
@@ -294,30 +289,20 @@ def _json_auth_errors(original):
     # reports code '403' with the XML as the message. Re-raise them as JSON errors for
     # services that speak JSON, keeping the HTTP status and moto's message.
     def _authenticate_and_authorize_normal_action(self, resource="*"):
-        from moto.core.exceptions import JsonRESTError
+        from ._moto import JsonRESTError
         from werkzeug.exceptions import HTTPException
 
         try:
             return original(self, resource)
         except HTTPException as error:
             error_type = getattr(error, "error_type", None)
-            if error_type is None or isinstance(error, JsonRESTError) or not _speaks_json(self):
+            if error_type is None or isinstance(error, JsonRESTError) or not _moto.speaks_json(self):
                 raise
             converted = JsonRESTError(_JSON_AUTH_CODES.get(error_type, error_type), error.message)
             converted.code = error.code
             raise converted from error
 
     return _authenticate_and_authorize_normal_action
-
-
-def _speaks_json(response) -> bool:
-    from moto.core.responses import get_service_model
-
-    try:
-        protocol = response.determine_response_protocol(get_service_model(response.boto3_service_name))
-    except Exception:  # a service moto routes without a botocore model: leave it alone
-        return False
-    return protocol in ("json", "rest-json")
 
 
 def _remove_role_from_instance_profile(original):
@@ -328,7 +313,7 @@ def _remove_role_from_instance_profile(original):
     # cannot be found." (IAM's wording for a role it cannot find; used too for a role that
     # exists but is not in the profile, where moto raised a bare ValueError).
     def remove_role_from_instance_profile(self, profile_name, role_name):
-        from moto.iam.exceptions import NotFoundException
+        from ._moto import NotFoundException
 
         profile = next((p for p in self.get_instance_profiles() if p.name == profile_name), None)
         if profile is None:
@@ -349,7 +334,7 @@ def _reworded_not_found(message: str):
     # Profile NAME cannot be found." (DataBiosphere/toil#4836, skyplane-project/skyplane#724).
     def make(original):
         def lookup(self, name):
-            from moto.iam.exceptions import NotFoundException
+            from ._moto import NotFoundException
 
             try:
                 return original(self, name)
@@ -366,11 +351,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.iam.access_control import IAMRequestBase
-    from moto.iam.models import IAMBackend
-    from moto.iam.responses import IamResponse
-    from moto.sts.responses import TokenResponse
+    from ._moto import ActionAuthenticatorMixin, IAMBackend, IamResponse, IAMRequestBase, TokenResponse
 
     patches = [
         (IamResponse, "create_role", _create_role),

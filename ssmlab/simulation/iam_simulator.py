@@ -64,7 +64,7 @@ def context_from_entries(entries: list[dict] | None) -> dict:
 
 
 def _input_documents(self, name: str) -> list[dict]:
-    from moto.iam.exceptions import InvalidInput
+    from ._moto import InvalidInput
 
     documents = []
     for number, text in enumerate(self._get_param(name) or [], start=1):
@@ -103,7 +103,7 @@ def _results(self, identity: list, boundary) -> list[dict]:
 
 
 def _principal(self):
-    from moto.iam.exceptions import InvalidInput
+    from ._moto import InvalidInput
 
     source = self._get_param("PolicySourceArn") or ""
     match = _ARN.fullmatch(source)
@@ -113,7 +113,7 @@ def _principal(self):
 
 
 def simulate_principal_policy(self):
-    from moto.core.responses import ActionResult
+    from ._moto import ActionResult
 
     held = _principal(self)
     identity = [*held.identity, *_input_documents(self, "PolicyInputList")]
@@ -125,7 +125,7 @@ def simulate_principal_policy(self):
 def simulate_custom_policy(self):
     """IAM API reference, SimulateCustomPolicy: the same evaluation over the policies given
     in PolicyInputList (and a boundary in PermissionsBoundaryPolicyInputList) alone."""
-    from moto.core.responses import ActionResult
+    from ._moto import ActionResult
 
     boundaries = _input_documents(self, "PermissionsBoundaryPolicyInputList")
     results = _results(self, _input_documents(self, "PolicyInputList"), boundaries[0] if boundaries else None)
@@ -134,7 +134,7 @@ def simulate_custom_policy(self):
 
 def get_context_keys_for_custom_policy(self):
     """IAM API reference, GetContextKeysForCustomPolicy: the condition keys the policies read."""
-    from moto.core.responses import ActionResult
+    from ._moto import ActionResult
 
     documents = [p.document for p in _input_documents(self, "PolicyInputList")]
     return ActionResult({"ContextKeyNames": policy.context_keys(documents)})
@@ -143,7 +143,7 @@ def get_context_keys_for_custom_policy(self):
 def get_context_keys_for_principal_policy(self):
     """IAM API reference, GetContextKeysForPrincipalPolicy: the same for a principal's
     policies (a user's include its groups'), plus PolicyInputList."""
-    from moto.core.responses import ActionResult
+    from ._moto import ActionResult
 
     held = _principal(self)
     documents = [p.document for p in held.identity] + [p.document for p in _input_documents(self, "PolicyInputList")]
@@ -153,7 +153,7 @@ def get_context_keys_for_principal_policy(self):
 def install() -> None:
     """Add the handler to moto's IAM response class (idempotent)."""
     global _installed
-    from moto.iam.responses import IamResponse
+    from ._moto import IamResponse
 
     IamResponse.simulate_principal_policy = simulate_principal_policy
     IamResponse.simulate_custom_policy = simulate_custom_policy

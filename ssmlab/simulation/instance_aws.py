@@ -21,8 +21,13 @@ from urllib.parse import urlsplit
 
 import jmespath
 
+from typing import Any
+
 from . import agent
-from .instance_shell import InstanceShell, Result
+from .shell_result import KERNEL, Result
+
+#: An ``instance_shell.InstanceShell`` (not imported: the shell runs this module's programs).
+InstanceShell = Any
 
 # Services the offline lab serves: allowed calls to them go to the lab's endpoint.
 LAB_SERVICES = ("iam", "ec2", "ssm", "sts", "cloudformation")
@@ -346,8 +351,6 @@ def aws(shell: InstanceShell, args: list[str], stdin: str) -> Result:
         return _usage("the following arguments are required: command")
     if words[0] in ("--version", "version"):
         # The lab's chosen release of Amazon Linux 2023's awscli-2 package.
-        from .instance_shell import KERNEL
-
         return Result(f"aws-cli/2.15.30 Python/3.9.16 Linux/{KERNEL['2023']} source/x86_64.amzn.2023\n", "", 0)
     if words[0] in ("configure", "s3", "s3api", "ssm-cli", "help") or words[-1] == "help":
         return shell._not_simulated(f"`aws {' '.join(words[:2])}`")

@@ -25,10 +25,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-import bashlex
-import bashlex.errors
+import importlib.util
+import sys
 
 from . import imds as imds_module
+from .shell_result import KERNEL, Result
+
+
+def _imported_on_first_use(name: str):
+    """``name`` as a module that is executed when first read (importlib.util.LazyLoader).
+
+    bashlex builds its parser's LR tables when imported (0.5 s of CPU): paid at the first
+    script a lab instance runs rather than at every ``ssmlab.start()``."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bashlex = _imported_on_first_use("bashlex")
 
 NOT_SIMULATED = 120
 AMAZON_LINUX_PROMPT = "sh-5.2$ "
@@ -107,17 +126,6 @@ OS_RELEASE = {
         'SUPPORT_END="2026-06-30"\n'
     ),
 }
-# The kernel the lab reports (a release of each distribution's kernel line).
-KERNEL = {"2023": "6.1.158-180.294.amzn2023.x86_64", "2": "5.10.245-241.976.amzn2.x86_64"}
-
-
-@dataclass(frozen=True)
-class Result:
-    stdout: str
-    stderr: str
-    exit_code: int
-
-
 class _Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code

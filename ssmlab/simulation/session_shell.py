@@ -22,10 +22,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from moto.core.exceptions import ServiceException
-from moto.moto_api._internal import mock_random
-
-from . import agent
+from . import _moto, agent
+from ._moto import ServiceException, mock_random
 from .instance_shell import InstanceShell
 
 TARGET = "AmazonSSM.SsmlabSession"
@@ -96,10 +94,7 @@ def terminate(account_id: str, region: str, session_id: str) -> None:
 
 
 def _caller_arn(response) -> str:
-    from moto.sts.models import sts_backends
-
-    sts = sts_backends[response.current_account]["global"]
-    return sts.get_caller_identity(response.get_access_key(), response.region)[1]
+    return _moto.caller_arn(response)
 
 
 def ssmlab_session(self) -> str:
@@ -122,7 +117,7 @@ def ssmlab_session(self) -> str:
 
 
 def install() -> None:
-    from moto.ssm.responses import SimpleSystemManagerResponse
+    from ._moto import SimpleSystemManagerResponse
 
     SimpleSystemManagerResponse.ssmlab_session = ssmlab_session
 

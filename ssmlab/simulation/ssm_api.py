@@ -37,14 +37,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from moto.core.exceptions import ServiceException
-from moto.core.responses import ActionResult
-from moto.moto_api._internal import mock_random
-
-from . import agent, clock, commands
+from . import _moto, agent, clock, commands, world
+from ._moto import ActionResult, ServiceException, mock_random
 from .instance_shell import InstanceShell
+from .world import service_setting_value  # noqa: F401 - part of this module's answers
+from .world import setting_key as _setting_key
+from .world import ssm_backend as _ssm_backend
+from .world import state as _state
 
-_STATE_ATTR = "_ssmlab_state"
 _installed = False
 
 # AWS-owned Command documents the lab accepts by name (they exist in every Region on AWS;
@@ -95,41 +95,6 @@ ValidationException = _error("ValidationException")
 
 
 # ---------------------------------------------------------------------------------------
-# State kept on moto's SSM backend
-
-
-def _ssm_backend(account_id: str, region: str):
-    from moto.ssm.models import ssm_backends
-
-    return ssm_backends[account_id][region]
-
-
-def _state(backend) -> dict[str, Any]:
-    state = backend.__dict__.get(_STATE_ATTR)
-    if state is None:
-        state = {"settings": {}, "invocations": {}}
-        backend.__dict__[_STATE_ATTR] = state
-    return state
-
-
-def _setting_key(setting_id: str) -> str:
-    # Accept the short id or the ARN arn:aws:ssm:REGION:ACCOUNT:servicesetting/ssm/...
-    if setting_id.startswith("arn:"):
-        return "/" + setting_id.split(":servicesetting/", 1)[-1].lstrip("/")
-    return setting_id
-
-
-def service_setting_value(account_id: str, region: str, setting_id: str) -> str | None:
-    """A service setting's customised value, or None while it holds its default."""
-    backend = _ssm_backend(account_id, region)
-    entry = _state(backend)["settings"].get(_setting_key(setting_id))
-    if entry is None:
-        return None
-    value = entry["SettingValue"]
-    return None if value in ("", "$None") else value
-
-
-# ---------------------------------------------------------------------------------------
 # Handlers (bound as methods of SimpleSystemManagerResponse)
 
 
@@ -159,9 +124,7 @@ def _instance_information(state: agent.AgentState) -> dict[str, Any]:
 
 
 def _tags_of(account_id: str, region: str, instance_id: str) -> dict[str, str]:
-    from moto.ec2.models import ec2_backends
-
-    ec2 = ec2_backends[account_id][region]
+    ec2 = _moto.ec2_backend(account_id, region)
     return {t["key"]: t["value"] for t in ec2.describe_tags(filters={"resource-id": [instance_id]})}
 
 
@@ -392,10 +355,7 @@ def _session_matches(record: dict[str, Any], key: str | None, value: str | None)
 
 
 def _caller_arn(response) -> str:
-    from moto.sts.models import sts_backends
-
-    sts = sts_backends[response.current_account]["global"]
-    return sts.get_caller_identity(response.get_access_key(), response.region)[1]
+    return _moto.caller_arn(response)
 
 
 def start_session_action(self) -> ActionResult:
@@ -492,7 +452,7 @@ def _invocation(account_id: str, region: str, iid: str, command_id: str, documen
 
 
 def send_command(self) -> ActionResult:
-    from moto.ssm.models import Command
+    from ._moto import Command
 
     account_id, region = self.current_account, self.region
     backend = self.ssm_backend
@@ -814,7 +774,7 @@ _HANDLERS = {
 def install() -> None:
     """Add the handlers to moto's SSM response class (idempotent)."""
     global _installed
-    from moto.ssm.responses import SimpleSystemManagerResponse
+    from ._moto import SimpleSystemManagerResponse
 
     for name, handler in _HANDLERS.items():
         setattr(SimpleSystemManagerResponse, name, handler)
@@ -823,8 +783,4 @@ def install() -> None:
 
 def reset() -> None:
     """Forget service settings and command invocations in every loaded SSM backend."""
-    from moto.ssm.models import ssm_backends
-
-    for account_id in list(ssm_backends.keys()):
-        for backend in list(ssm_backends[account_id].values()):
-            backend.__dict__.pop(_STATE_ATTR, None)
+    world.forget_ssm_state()

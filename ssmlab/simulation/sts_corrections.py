@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import string
 
-from moto.core.responses import ActionResult
-from moto.moto_api._internal import mock_random
+from ._moto import ActionResult, mock_random
 
 _installed = False
 TEMPORARY_KEY_PREFIX = "ASIA"
@@ -41,7 +40,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from moto.sts.responses import TokenResponse
+    from ._moto import TokenResponse
 
     for name in ("get_session_token", "get_federation_token"):
         setattr(TokenResponse, name, _with_temporary_key(getattr(TokenResponse, name)))

@@ -37,12 +37,11 @@ import flask
 from botocore import xform_name
 from botocore.exceptions import UnknownServiceError
 from botocore.session import get_session
-from moto import backends
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.moto_server.werkzeug_app import create_backend_app as moto_create_backend_app
 from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 
 from . import cfn_corrections
+from ._moto import DomainDispatcherApplication, backends
+from ._moto import create_backend_app as moto_create_backend_app
 
 __all__ = ["CODE", "Dispatcher", "create_backend_app", "message_for"]
 
