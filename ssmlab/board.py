@@ -82,7 +82,7 @@ class Board:
     def columns(self) -> list[dict[str, str]]:
         """The course's milestones in order, then any others reported, by id."""
         seen = {key for reached in self.attendees.values() for key in reached}
-        known = [{"id": m.id, "label": m.label} for m in progress.MILESTONES.values()]
+        known = [{"id": m.id, "label": progress.label(m.id)} for m in progress.MILESTONES.values()]
         known_ids = {c["id"] for c in known}
         return known + [{"id": key, "label": key} for key in sorted(seen - known_ids)]
 

@@ -212,7 +212,7 @@ def _progress(args: argparse.Namespace) -> int:
         reached = progress.milestones()
         for key, when in sorted(reached.items(), key=lambda item: item[1]):
             known = progress.MILESTONES.get(key)
-            print(f"{when}  {key}" + (f"  ({known.label})" if known else ""))
+            print(f"{when}  {key}" + (f"  ({progress.label(key)})" if known else ""))
         if not reached:
             print(_("No milestones yet ({path}).").format(path=progress.path()))
     return 0
@@ -220,16 +220,16 @@ def _progress(args: argparse.Namespace) -> int:
 
 def _workshop_commands(commands) -> None:
     board = commands.add_parser(
-        "board", help="the workshop's live progress board, run by JupyterHub as a service (facilitator only)"
+        "board", help=_("the workshop's live progress board, run by JupyterHub as a service (facilitator only)")
     )
-    board.add_argument("--state", help="a JSON file that keeps the board across restarts")
+    board.add_argument("--state", help=_("a JSON file that keeps the board across restarts"))
     board.set_defaults(run=_board)
     prog = commands.add_parser(
-        "progress", help="your milestones: show, export to a file (before a Binder session is culled), import"
+        "progress", help=_("your milestones: show, export to a file (before a Binder session is culled), import")
     )
     prog.add_argument("action", choices=["show", "export", "import", "report"],
-                      help="report: opt in to the workshop board (sends your hub name and milestones)")
-    prog.add_argument("file", nargs="?", help="export: where to write (default: print); import: what to read")
+                      help=_("report: opt in to the workshop board (sends your hub name and milestones)"))
+    prog.add_argument("file", nargs="?", help=_("export: where to write (default: print); import: what to read"))
     prog.set_defaults(run=_progress)
 
 

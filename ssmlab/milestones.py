@@ -17,21 +17,21 @@ from typing import Callable
 
 from . import progress, reporting  # noqa: F401 (reporting listens to progress.record)
 from .errors import LabError
-from .i18n import _
+from .i18n import N_, _
 
 #: lesson -> (what, label), in the order the lesson reaches them.
 LESSONS: dict[int, tuple[tuple[str, str], ...]] = {
-    0: (("started", _("started")), ("identity", _("named the lab's identity"))),
-    1: (("started", _("started")), ("trust-policy", _("wrote a trust policy for a user"))),
-    2: (("started", _("started")), ("trust-policy", _("fixed the broken trust policy"))),
-    3: (("started", _("started")), ("template", _("wrote a safe instance template")),
-        ("pass-role", _("scoped iam:PassRole"))),
-    4: (("started", _("started")), ("role-swap", _("swapped the profile's role"))),
-    5: (("started", _("started")), ("denied-call", _("read the AccessDenied"))),
-    6: (("started", _("started")), ("online", _("instance Online")),
-        ("role-session", _("told role from session")), ("imds", _("read IMDSv2"))),
-    7: (("started", _("started")), ("minimal-trust", _("minimal trust policy")),
-        ("registration-policy", _("smallest registration policy"))),
+    0: (("started", N_("started")), ("identity", N_("named the lab's identity"))),
+    1: (("started", N_("started")), ("trust-policy", N_("wrote a trust policy for a user"))),
+    2: (("started", N_("started")), ("trust-policy", N_("fixed the broken trust policy"))),
+    3: (("started", N_("started")), ("template", N_("wrote a safe instance template")),
+        ("pass-role", N_("scoped iam:PassRole"))),
+    4: (("started", N_("started")), ("role-swap", N_("swapped the profile's role"))),
+    5: (("started", N_("started")), ("denied-call", N_("read the AccessDenied"))),
+    6: (("started", N_("started")), ("online", N_("instance Online")),
+        ("role-session", N_("told role from session")), ("imds", N_("read IMDSv2"))),
+    7: (("started", N_("started")), ("minimal-trust", N_("minimal trust policy")),
+        ("registration-policy", N_("smallest registration policy"))),
 }
 
 
@@ -41,7 +41,7 @@ def milestone_id(lesson: int, what: str) -> str:
 
 for _lesson, _items in LESSONS.items():
     for _what, _label in _items:
-        progress.register(milestone_id(_lesson, _what), f"{_lesson:02d} · {_label}")
+        progress.register(milestone_id(_lesson, _what), N_("{lesson} · {what}"), lesson=f"{_lesson:02d}", what=_label)
 
 _current_lesson: int | None = None
 _warned = False

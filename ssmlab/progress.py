@@ -28,6 +28,7 @@ FORMAT = 1
 class Milestone:
     id: str  #: e.g. "lesson-06-online", "fleet-i-0abc-fixed"
     label: str  #: shown on the board and the scoreboard
+    fields: tuple = ()  #: (name, value) pairs, each value translated, filled into the label's {fields}
 
 
 #: Known milestones in the order the course reaches them. A module that records a
@@ -41,10 +42,11 @@ MILESTONES: dict[str, Milestone] = {}
 LISTENERS: list = []
 
 
-def register(milestone_id: str, label: str) -> Milestone:
+def register(milestone_id: str, label: str, **fields: str) -> Milestone:
     """``label`` in English, marked for the catalog where it is written
-    (``register("lesson-06-online", N_("…"))``); :func:`label` shows it in the lesson's language."""
-    milestone = Milestone(milestone_id, label)
+    (``register("lesson-06-online", N_("…"))``, or ``register(id, N_("Fleet: {member} fixed"),
+    member="node-01")``); :func:`label` shows it in the lesson's language, fields filled in."""
+    milestone = Milestone(milestone_id, label, tuple(fields.items()))
     MILESTONES[milestone_id] = milestone
     return milestone
 
@@ -53,7 +55,10 @@ def label(milestone_id: str) -> str:
     """The milestone's label in the library's language (``ssmlab/i18n.py``); an unregistered
     id is its own label."""
     known = MILESTONES.get(milestone_id)
-    return _(known.label) if known else milestone_id
+    if not known:
+        return milestone_id
+    # a field is itself a catalog message where it is N_-marked ("started"); ids stay as they are
+    return _(known.label).format(**{k: _(v) for k, v in known.fields}) if known.fields else _(known.label)
 
 
 def path() -> Path:

@@ -15,6 +15,7 @@ ipywidgets.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from .i18n import N_, _
@@ -54,13 +55,20 @@ def ping_statuses(lab, instance_ids: list[str]) -> dict[str, str]:
     return {item["InstanceId"]: item["PingStatus"] for item in listed}
 
 
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` takes: East Asian wide and full-width characters
+    (the Japanese labels) take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def table(rows: list[Row]) -> str:
     """The rows as a plain-text table, then the count of instances fixed acceptably."""
     header = (_("name"), _("instance id"), _("Systems Manager"), _("fix"))
     cells = [header] + [(r.name, r.instance_id, _(r.ping) if r.ping == NOT_LISTED else r.ping, _(r.state))
                         for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in cells]
+    widths = [max(columns(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(cell + " " * (width - columns(cell)) for cell, width in zip(row, widths)).rstrip()
+             for row in cells]
     lines.insert(1, "  ".join("-" * width for width in widths))
     fixed = sum(r.state == FIXED for r in rows)
     lines.append(_("{fixed} of {total} fixed acceptably.").format(fixed=fixed, total=len(rows)))

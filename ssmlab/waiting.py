@@ -404,7 +404,8 @@ def wait_for_automation(lab, execution_id: str, *, timeout: float | None = None,
             done = False
     if not done:
         raise LabError(
-            f"The automation {execution_id} had not finished within {(timeout or (600 if lab.offline else 900)) / 60:g} "
-            f"minute(s): see `aws ssm get-automation-execution --automation-execution-id {execution_id}`."
+            _("The automation {execution_id} had not finished within {minutes:g} minute(s): see "
+              "`aws ssm get-automation-execution --automation-execution-id {execution_id}`.").format(
+                execution_id=execution_id, minutes=(timeout or (600 if lab.offline else 900)) / 60)
         )
     return found[0]

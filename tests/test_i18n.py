@@ -50,6 +50,17 @@ def catalog():
         return read_po(handle)
 
 
+def key(message) -> str:
+    """An entry's message as extraction names it: the singular of an ``ngettext`` pair."""
+    return message.id[0] if isinstance(message.id, tuple) else message.id
+
+
+def texts(message, field: str) -> list[str]:
+    """``message.id`` or ``message.string`` as a list: one text, or each plural form."""
+    value = getattr(message, field)
+    return list(value) if isinstance(value, tuple) else [value]
+
+
 @pytest.fixture
 def japanese():
     i18n.set_language("ja")
@@ -63,9 +74,9 @@ def test_the_source_has_messages():
 
 
 def test_every_message_has_a_japanese_translation():
-    entries = {m.id: m for m in catalog() if m.id}
+    entries = {key(m): m for m in catalog() if m.id}
     missing = [f"{where}: {message!r}" for message, where in source_messages().items()
-               if message not in entries or not entries[message].string or entries[message].fuzzy]
+               if message not in entries or not all(texts(entries[message], "string")) or entries[message].fuzzy]
     assert not missing, (
         f"{len(missing)} message(s) without a Japanese translation in {PO.relative_to(ROOT)} "
         "(babel.cfg: pybabel extract, then update, then translate):\n" + "\n".join(missing)
@@ -73,19 +84,20 @@ def test_every_message_has_a_japanese_translation():
 
 
 def test_no_entry_outlives_its_message():
-    stale = sorted(set(m.id for m in catalog() if m.id) - set(source_messages()))
+    stale = sorted(set(key(m) for m in catalog() if m.id) - set(source_messages()))
     assert not stale, f"entries whose message is gone from the source (remove them): {stale}"
 
 
 def test_translations_keep_every_placeholder():
-    wrong = [m.id for m in catalog() if m.id and m.string and
-             sorted(FIELD.findall(m.id)) != sorted(FIELD.findall(m.string))]
+    wrong = [m.id for m in catalog() if m.id and all(texts(m, "string")) and
+             any(sorted(FIELD.findall(text)) != sorted(FIELD.findall(texts(m, "id")[-1])) for text in texts(m, "string"))]
     assert not wrong, f"translations whose {{placeholders}} differ from the English: {wrong}"
 
 
 def test_translations_are_japanese():
     # Names that stay as AWS writes them ("Systems Manager") may equal the English.
-    same = [m.id for m in catalog() if m.id and not JAPANESE.search(m.string) and m.string != m.id]
+    same = [m.id for m in catalog() if m.id and not any(JAPANESE.search(t) for t in texts(m, "string"))
+            and texts(m, "string") != texts(m, "id")]
     assert not same, same
 
 
@@ -185,3 +197,18 @@ def test_progress_labels_follow_the_language(japanese, monkeypatch):
     progress.register("made-up", "trust policy")  # a label the catalog holds
     assert progress.label("made-up") == "信頼ポリシー"
     assert progress.label("unknown-id") == "unknown-id"
+
+
+def test_fleet_and_lesson_milestone_labels_follow_the_language(japanese):
+    from ssmlab import fleet, milestones, progress  # noqa: F401 (they register their milestones)
+
+    assert progress.label("fleet-node-03-fixed") == "フリート: node-03 を修正した"
+    assert progress.label("lesson-06-online") == "06 · インスタンスが Online になった"
+
+
+
+def test_the_workshop_and_fleet_commands_are_listed_in_japanese():
+    env = dict(os.environ, SSMLAB_LANGUAGE="ja")
+    out = subprocess.run([sys.executable, "-m", "ssmlab.cli", "--help"], env=env,
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert "自分のマイルストーン" in out.stdout and "フリートを直すラボ" in out.stdout, out.stdout + out.stderr

@@ -38,6 +38,24 @@ def test_rows_and_table_from_grades():
     ]
 
 
+
+def test_the_japanese_table_lines_up_in_a_terminal():
+    """Japanese labels take two columns each: the table pads by display width, not characters."""
+    from ssmlab import i18n
+
+    grades = [Grade("node-01", "i-01", True, (), "ok"), Grade("node-02", "i-02", False, (), "no")]
+    rows = scoreboard.rows_from(grades, {"i-01": "Online"})
+    i18n.set_language("ja")
+    try:
+        lines = scoreboard.table(rows).splitlines()
+    finally:
+        i18n.set_language("en")
+    assert "一覧にない" in lines[3] and "許容範囲で修正済み" in lines[2]
+    # each row's last column starts where the header's does, counted in terminal columns
+    starts = {scoreboard.columns(line[:line.rindex("  ") + 2]) for line in lines[:4]}
+    assert len(starts) == 1, lines
+    assert scoreboard.columns("名前") == 4 and scoreboard.columns("node") == 4
+
 @pytest.fixture
 def built(lab, tmp_path, monkeypatch):
     monkeypatch.setenv("SSMLAB_PROGRESS", str(tmp_path / "progress.json"))

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from .. import progress
 from ..errors import LabError
-from ..i18n import _
+from ..i18n import N_, _
 from ..naming import TAG_KEY
 from . import template as tpl
 from .causes import ADMIN_POLICY, BY_KEY, CAUSES, CORE, DEPRECATED_POLICY, Cause, Spec
@@ -44,8 +44,8 @@ DHMC_SETTING = "/ssm/managed-instance/default-ec2-instance-management-role"
 ALL_FIXED = "fleet-all-fixed"
 
 for _member in MEMBERS:
-    progress.register(f"fleet-{_member}-fixed", f"Fleet: {_member} fixed")
-progress.register(ALL_FIXED, "Fleet: every instance fixed")
+    progress.register(f"fleet-{_member}-fixed", N_("Fleet: {member} fixed"), member=_member)
+progress.register(ALL_FIXED, N_("Fleet: every instance fixed"))
 
 
 def draw(seed: int, *, real_account: bool = False) -> list[tuple[str, Cause]]:
@@ -339,8 +339,8 @@ def _judge(lab, fleet: Fleet, member: Member, reservations: dict) -> Grade:
     group_ids = [g["GroupId"] for g in instance.get("SecurityGroups", [])]
     if group_ids:
         for group in ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"]:
-            for direction, permissions in (("outbound", group.get("IpPermissionsEgress", [])),
-                                           ("inbound", group.get("IpPermissions", []))):
+            for direction, permissions in ((_("outbound"), group.get("IpPermissionsEgress", [])),
+                                           (_("inbound"), group.get("IpPermissions", []))):
                 if any(_open_to_all(p) for p in permissions):
                     problems.append(_("security group {id} is open on all ports {direction} to anywhere: the agent "
                                       "needs outbound TCP 443 only.").format(id=group["GroupId"], direction=direction))

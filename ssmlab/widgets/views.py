@@ -335,7 +335,7 @@ class FleetScoreboard(_TextForm, widgets.VBox):
         self.model = model if model is not None else board.Scoreboard(lab, fleet, record=record)
         self._table = widgets.HTML()
         self._table.add_class("ssmlab-scoreboard")
-        self._button = widgets.Button(description="Refresh", button_style="info")
+        self._button = widgets.Button(description=_("Refresh"), button_style="info")
         self._button.add_class("ssmlab-refresh")
         self._button.on_click(lambda _: self.refresh())
         super().__init__([self._table, self._button], **kwargs)
