@@ -29,7 +29,10 @@ ACCESS_KEY_ID = re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 # must mix upper case, lower case and digits. A named secret with any value is caught too.
 SECRET_SHAPE = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 NAMED_SECRET = re.compile(r"(SecretAccessKey|aws_secret_access_key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+]{8,}", re.I)
-ACCOUNT = re.compile(r"(?<![0-9A-Za-z])\d{12}(?![0-9A-Za-z])")
+# Twelve digits standing alone; not the last group of a UUID (an SSM request id in the agent's
+# log, ceeaa452-12fd-42e0-879f-571699308231, is all digits there about once in 300).
+ACCOUNT = re.compile(r"(?<![0-9A-Za-z])(?<![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-)"
+                     r"\d{12}(?![0-9A-Za-z])")
 FILE_URL = re.compile(r"file://(\S+)")
 TRACEBACK = "Traceback (most recent call last)"
 WRITES = (
@@ -125,6 +128,11 @@ def test_no_account_id_but_the_offline_labs(notebook):
             others = sorted({m.group(0) for m in ACCOUNT.finditer(text)} - {ACCOUNT_ID})
             assert not others, f"{path.name} cell {index} names account(s) {others}"
 
+
+
+def test_the_account_pattern_tells_an_account_from_a_request_id():
+    assert [m.group(0) for m in ACCOUNT.finditer("arn:aws:iam::571699308231:role/r")] == ["571699308231"]
+    assert not ACCOUNT.search("request id: ceeaa452-12fd-42e0-879f-571699308231")
 
 def test_every_file_a_lesson_loads_exists(notebook):
     path, nb = notebook
