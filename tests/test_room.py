@@ -22,6 +22,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
+import ssmlab
 from ssmlab import room, templates
 
 BIN = Path(sys.executable).parent
@@ -37,6 +38,9 @@ def serve(*args: str) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """A room of ten, its cards' folder and what the server printed."""
+    # The room is another process, reached as from a terminal: a lab an earlier test left
+    # running in this one would (rightly) refuse clients for any other endpoint.
+    ssmlab.stop()
     folder = tmp_path_factory.mktemp("room") / "cards"
     process = serve("--attendees", str(ATTENDEES), "--cards", str(folder))
     lines = []

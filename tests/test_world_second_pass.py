@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 from pathlib import Path
 
-import awscli
 import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
 import ssmlab
 from ssmlab.simulation import commands, ssm_more
+
+# The AWS CLI's bundled examples, found without importing awscli into this process (once
+# imported it redirects `import botocore` to its own copy: tests/test_aws_cli.py holds that).
+AWSCLI_PACKAGE = Path(importlib.util.find_spec("awscli").submodule_search_locations[0])
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +127,7 @@ def test_the_agent_log_fills_ssms_request_ids_and_leaves_imds_empty():
 
 
 def _cli_example(name: str) -> str:
-    return (Path(awscli.__file__).parent / "examples" / "ssm" / name).read_text()
+    return (AWSCLI_PACKAGE / "examples" / "ssm" / name).read_text()
 
 
 def test_get_document_content_is_the_one_the_cli_example_prints(world):
