@@ -324,3 +324,27 @@ def test_a_session_shell_is_reached_from_its_own_account_only(journeys, tmp_path
     assert "does not exist" in str(missing.value)
     assert "ssm-user" in session.run("whoami")
     session.terminate()
+
+
+def test_the_fleet_commands_work_per_attendee(served, tmp_path):
+    """`ssmlab fleet` with an attendee's card sourced builds, grades and keys that attendee's
+    fleet only: the next attendee, with the same commands, has none."""
+    _, folder, _ = served
+    first, second = (room.read_card(folder / room.card_name(n)) for n in (9, 10))
+
+    def fleet(card, *args):
+        env = {**shell_env(card, tmp_path), "SSMLAB_PROGRESS": str(tmp_path / "progress.json")}
+        return subprocess.run([str(BIN / "ssmlab"), "fleet", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    built = fleet(first, "new", "--seed", "3")
+    assert built.returncode == 0, built.stderr
+    graded = fleet(first, "grade")
+    assert graded.returncode == 1 and graded.stdout.splitlines()[-1] == "0 of 8 fixed acceptably."
+    key = fleet(first, "answers")
+    assert key.returncode == 0 and key.stdout.startswith("#!/usr/bin/env bash")
+    nothing = fleet(second, "grade")
+    assert nothing.returncode == 2 and nothing.stderr.startswith("ssmlab: There is no fleet in")
+    members = {i["InstanceId"] for r in client(first, "ec2").describe_instances()["Reservations"] for i in r["Instances"]}
+    theirs = {i["InstanceId"] for r in client(second, "ec2").describe_instances()["Reservations"] for i in r["Instances"]}
+    assert len(members) >= 8 and not members & theirs
