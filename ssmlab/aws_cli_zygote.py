@@ -43,9 +43,15 @@ def data_path(env: dict) -> str:
 
 def warm_up():
     """Import the CLI and read the models; return the botocore data loader holding them."""
+    import awscli  # noqa: F401  (from here on, ``botocore`` is awscli's own)
+    import botocore.loaders
     from awscli.clidriver import create_clidriver
 
-    from botocore.exceptions import DataNotFoundError, UnknownServiceError  # awscli's botocore
+    from botocore.exceptions import DataNotFoundError, UnknownServiceError
+
+    # The models kept ready as plain dicts, not the loader's OrderedDicts: the same keys in
+    # the same order, about a third less memory (EC2's: 9.1 MiB instead of 13.9).
+    botocore.loaders.OrderedDict = dict
 
     driver = create_clidriver()
     loader = driver.session.get_component("data_loader")
