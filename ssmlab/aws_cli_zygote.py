@@ -70,6 +70,18 @@ def warm_up():
     return loader, os.environ.get("AWS_DATA_PATH", "")
 
 
+def give_back_freed_memory() -> None:
+    """Return to the system what reading the models freed (the files' text, parsing's
+    garbage): glibc keeps freed heap for reuse until ``malloc_trim(3)``; about 3 MiB of
+    this helper's resident memory. Nothing elsewhere (no glibc)."""
+    import gc
+
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform.startswith("linux") else None
+    if trim is not None:
+        trim(0)
+
+
 #: prctl(2)'s PR_SET_PDEATHSIG: a signal the kernel sends this process when its parent
 #: (the thread that forked it) ends (docs/aws-facts.md#robust-helper-lifetime).
 PR_SET_PDEATHSIG = 1
@@ -169,6 +181,7 @@ def serve(fd: int) -> None:
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     signal.set_wakeup_fd(wakeup_write)
     loader, loader_path = warm_up()
+    give_back_freed_memory()
     sys.stdout.flush()
     sys.stderr.flush()
     while True:
