@@ -248,7 +248,7 @@ def _modules_running_shell_commands() -> list:
 
 
 #: ``SSMLAB_AWS_CLI=shell`` keeps every ``!aws`` line in the shell (no helper process: about
-#: 80 MB less per kernel; the CLI's colours and a terminal's merged output back).
+#: 65 MB less per kernel; the CLI's colours and a terminal's merged output back).
 OPT_OUT = ("SSMLAB_AWS_CLI", "shell")
 
 

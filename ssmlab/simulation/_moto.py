@@ -123,6 +123,7 @@ def prepare() -> None:
         return
     _prepared = True
     _share_what_botocore_loaders_read()
+    _read_botocore_data_as_plain_dicts()
     _remember_available_regions()
 
 
@@ -147,6 +148,20 @@ def _share_what_botocore_loaders_read() -> None:
         self._cache = caches.setdefault(tuple(self.search_paths), self._cache)
 
     botocore.loaders.Loader.__init__ = __init__
+
+
+def _read_botocore_data_as_plain_dicts() -> None:
+    """botocore's data files parsed into plain dicts, not ``OrderedDict``.
+
+    botocore's ``JSONFileLoader`` parses every file with ``object_pairs_hook=OrderedDict``
+    (from before dicts kept their order); an ``OrderedDict`` costs about half as much again
+    as a dict: EC2's service model is 13.9 MiB parsed so, 9.1 MiB as dicts, and a kernel
+    keeps EC2's, IAM's, SSM's, CloudFormation's models and endpoints.json. A plain dict
+    keeps the file's order just the same, which is all botocore reads of it.
+    """
+    import botocore.loaders
+
+    botocore.loaders.OrderedDict = dict
 
 
 def _remember_available_regions() -> None:
