@@ -25,6 +25,7 @@ from typing import Callable
 from botocore.exceptions import ClientError, WaiterError
 
 from . import waiting
+from .i18n import _
 from .naming import TAG_KEY
 from .ownership import ALL_USERS_PREFIX, Scope, acting_for  # noqa: F401 (Scope: the one rule)
 from .scrub import for_display
@@ -47,13 +48,14 @@ class Report:
 
     def summary(self) -> str:
         if self.failed:
-            return (f"Clean-up did not finish: {len(self.failed)} problem(s) above; fix them "
-                    f"and run it again (it is safe to repeat).")
+            return _("Clean-up did not finish: {count} problem(s) above; fix them "
+                     "and run it again (it is safe to repeat).").format(count=len(self.failed))
         if not self.removed:
-            return "Nothing of the lab's to remove."
+            return _("Nothing of the lab's to remove.")
         if self.dry_run:
-            return f"Dry run: {len(self.removed)} step(s) above would run; nothing was changed."
-        return f"Done: {len(self.removed)} step(s); nothing of the lab's is left."
+            return _("Dry run: {count} step(s) above would run; nothing was changed.").format(
+                count=len(self.removed))
+        return _("Done: {count} step(s); nothing of the lab's is left.").format(count=len(self.removed))
 
 
 def _code(error: ClientError) -> str:
