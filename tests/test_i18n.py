@@ -137,6 +137,25 @@ def test_the_guards_and_reports_follow_the_language(japanese, tmp_path, monkeypa
     assert doctor.check_package("no-such-package-of-ssmlab").detail.startswith(
         "インストールされていません。ssmlab フォルダーで `make lab`")
 
+
+def test_clean_up_says_its_steps_in_japanese_and_reports_them_in_english(japanese):
+    from ssmlab import cleanup
+
+    class OfflineLab:
+        offline = True
+
+        def client(self, service):
+            return None
+
+    said = []
+    cleaner = cleanup._Cleaner(OfflineLab(), scope=None, dry_run=True, emit=said.append)
+    cleaner.do("remove", cleanup._Named("role {role} from instance profile {profile}", role="r", profile="p"),
+               call=None)
+    cleaner.keep(cleanup._Named(cleanup._KINDS["policy"], name="q"), "…")
+    assert said == ["インスタンスプロファイル p からロール r を削除する予定です", "ポリシー q は残しました: …"]
+    assert cleaner.report.removed == ["remove role r from instance profile p"]
+    assert cleaner.report.kept == ["policy q"]
+
 def test_start_sets_the_language_and_refuses_an_unknown_one():
     import ssmlab
 
