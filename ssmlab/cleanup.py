@@ -25,6 +25,7 @@ from typing import Callable
 from botocore.exceptions import ClientError, WaiterError
 
 from . import waiting
+from .i18n import N_, _
 from .naming import TAG_KEY
 from .ownership import ALL_USERS_PREFIX, Scope, acting_for  # noqa: F401 (Scope: the one rule)
 from .scrub import for_display
@@ -47,13 +48,40 @@ class Report:
 
     def summary(self) -> str:
         if self.failed:
-            return (f"Clean-up did not finish: {len(self.failed)} problem(s) above; fix them "
-                    f"and run it again (it is safe to repeat).")
+            return _("Clean-up did not finish: {count} problem(s) above; fix them "
+                     "and run it again (it is safe to repeat).").format(count=len(self.failed))
         if not self.removed:
-            return "Nothing of the lab's to remove."
+            return _("Nothing of the lab's to remove.")
         if self.dry_run:
-            return f"Dry run: {len(self.removed)} step(s) above would run; nothing was changed."
-        return f"Done: {len(self.removed)} step(s); nothing of the lab's is left."
+            return _("Dry run: {count} step(s) above would run; nothing was changed.").format(
+                count=len(self.removed))
+        return _("Done: {count} step(s); nothing of the lab's is left.").format(count=len(self.removed))
+
+
+class _Named:
+    """A thing clean-up names: in English in the report, in the lesson's language when said."""
+
+    def __init__(self, template: str, **fields: str) -> None:
+        self.template, self.fields = template, fields
+
+    def __str__(self) -> str:
+        return self.template.format(**self.fields)
+
+    def said(self) -> str:
+        return _(self.template).format(**self.fields)
+
+
+#: What each removal says, by AWS's verb: in a dry run, on failure, once done.
+_WOULD = {"delete": N_("would delete {what}"), "detach": N_("would detach {what}"),
+          "remove": N_("would remove {what}"), "terminate": N_("would terminate {what}")}
+_COULD_NOT = {"delete": N_("could not delete {what}: {error}"), "detach": N_("could not detach {what}: {error}"),
+              "remove": N_("could not remove {what}: {error}"),
+              "terminate": N_("could not terminate {what}: {error}")}
+_DONE = {"delete": N_("deleted {what}"), "detach": N_("detached {what}"), "remove": N_("removed {what}"),
+         "terminate": N_("terminated {what}")}
+#: How a listed thing of each kind is named.
+_KINDS = {"stack": N_("stack {name}"), "role": N_("role {name}"),
+          "instance profile": N_("instance profile {name}"), "policy": N_("policy {name}")}
 
 
 def _code(error: ClientError) -> str:
@@ -73,31 +101,29 @@ class _Cleaner:
     def _say(self, line: str) -> None:
         self.emit(for_display(line) if not self.lab.offline else line)
 
-    def do(self, verb: str, what: str, call: Callable, **kwargs) -> bool:
+    def do(self, verb: str, what: _Named, call: Callable, **kwargs) -> bool:
         """Make one removal call (or only say it, in a dry run); gone already is done.
 
         ``verb`` is AWS's word for it ("delete", "detach", "remove", "terminate").
         """
-        done = {"delete": "deleted", "detach": "detached", "remove": "removed",
-                "terminate": "terminated"}[verb]
         if self.dry_run:
             self.report.removed.append(f"{verb} {what}")
-            self._say(f"would {verb} {what}")
+            self._say(_(_WOULD[verb]).format(what=what.said()))
             return True
         try:
             call(**kwargs)
         except ClientError as error:
             if _code(error) not in _GONE:
                 self.report.failed.append(f"{verb} {what}: {error}")
-                self._say(f"could not {verb} {what}: {error}")
+                self._say(_(_COULD_NOT[verb]).format(what=what.said(), error=error))
                 return False
         self.report.removed.append(f"{verb} {what}")
-        self._say(f"{done} {what}")
+        self._say(_(_DONE[verb]).format(what=what.said()))
         return True
 
-    def keep(self, what: str, why: str) -> None:
-        self.report.kept.append(what)
-        self._say(f"kept {what}: {why}")
+    def keep(self, what: _Named, why: str) -> None:
+        self.report.kept.append(str(what))
+        self._say(_("kept {what}: {why}").format(what=what.said(), why=why))
 
     # ---------------------------------------------------------------- listing
 
@@ -116,7 +142,7 @@ class _Cleaner:
             if self.scope.owns(name, tags):
                 found.append(item)
             else:
-                self.keep(f"{kind} {name}", f"no {TAG_KEY} tag of this lab")
+                self.keep(_Named(_KINDS[kind], name=name), _("no {tag} tag of this lab").format(tag=TAG_KEY))
         return found
 
     def _pages(self, client, operation: str, key: str, **kwargs):
@@ -175,20 +201,23 @@ class _Cleaner:
             if status.endswith("_FAILED") or "ROLLBACK" in status:
                 reasons = waiting.stack_failure(cfn, name)
                 if reasons:
-                    self._say(f"stack {name} is {status}: " + "; ".join(reasons))
-            if not self.do("delete", f"stack {name}", cfn.delete_stack, StackName=name) or self.dry_run:
+                    self._say(_("stack {name} is {status}: {reasons}").format(
+                        name=name, status=status, reasons="; ".join(reasons)))
+            if not self.do("delete", _Named(_KINDS["stack"], name=name), cfn.delete_stack,
+                           StackName=name) or self.dry_run:
                 continue
             try:
                 waiting.wait(self.lab, "cloudformation", "stack_delete_complete", StackName=name)
             except WaiterError as error:
                 reasons = waiting.stack_failure(cfn, name)
                 self.report.failed.append(f"stack {name}: {'; '.join(reasons) or error}")
-                self._say(f"stack {name} was not deleted: {'; '.join(reasons) or error}")
+                self._say(_("stack {name} was not deleted: {reasons}").format(
+                    name=name, reasons="; ".join(reasons) or error))
 
     def remove_instances(self) -> None:
         ec2 = self.lab.client("ec2")
         ids = self.instances()
-        terminated = [i for i in ids if self.do("terminate", f"instance {i}", ec2.terminate_instances, InstanceIds=[i])]
+        terminated = [i for i in ids if self.do("terminate", _Named(N_("instance {name}"), name=i), ec2.terminate_instances, InstanceIds=[i])]
         if terminated and not self.dry_run:
             try:
                 waiting.wait(self.lab, "ec2", "instance_terminated", InstanceIds=terminated)
@@ -213,17 +242,18 @@ class _Cleaner:
                 raise
             foreign = [p for p in in_profiles if p not in profiles]
             if foreign:
-                self.keep(f"role {role}", f"it is in instance profile(s) {', '.join(foreign)}, "
-                          f"which are not the lab's; remove it from them yourself")
+                self.keep(_Named(_KINDS["role"], name=role), _(
+                    "it is in instance profile(s) {profiles}, which are not the lab's; remove it "
+                    "from them yourself").format(profiles=", ".join(foreign)))
                 continue
             for policy in attached:
-                self.do("detach", f"policy {policy['PolicyName']} from role {role}",
+                self.do("detach", _Named(N_("policy {policy} from role {role}"), policy=policy["PolicyName"], role=role),
                         iam.detach_role_policy, RoleName=role, PolicyArn=policy["PolicyArn"])
             for name in inline:
-                self.do("delete", f"inline policy {name} of role {role}",
+                self.do("delete", _Named(N_("inline policy {name} of role {role}"), name=name, role=role),
                         iam.delete_role_policy, RoleName=role, PolicyName=name)
             for profile in in_profiles:
-                self.do("remove", f"role {role} from instance profile {profile}",
+                self.do("remove", _Named(N_("role {role} from instance profile {profile}"), role=role, profile=profile),
                         iam.remove_role_from_instance_profile, InstanceProfileName=profile, RoleName=role)
                 if profile in profiles and role in profiles[profile]:
                     profiles[profile].remove(role)
@@ -231,11 +261,11 @@ class _Cleaner:
         for profile, others in profiles.items():
             # Roles not the lab's, in a lab profile: taken out (the role itself stays).
             for role in others:
-                self.do("remove", f"role {role} from instance profile {profile}",
+                self.do("remove", _Named(N_("role {role} from instance profile {profile}"), role=role, profile=profile),
                         iam.remove_role_from_instance_profile, InstanceProfileName=profile, RoleName=role)
-            self.do("delete", f"instance profile {profile}", iam.delete_instance_profile, InstanceProfileName=profile)
+            self.do("delete", _Named(_KINDS["instance profile"], name=profile), iam.delete_instance_profile, InstanceProfileName=profile)
         for role in deletable:
-            self.do("delete", f"role {role}", iam.delete_role, RoleName=role)
+            self.do("delete", _Named(_KINDS["role"], name=role), iam.delete_role, RoleName=role)
 
     def remove_policies(self) -> None:
         iam = self.iam
@@ -247,14 +277,16 @@ class _Cleaner:
             roles = [r["RoleName"] for r in entities["PolicyRoles"]]
             others = users + groups + [r for r in roles if r not in self.lab_roles]
             if others:
-                self.keep(f"policy {name}", f"it is attached to {', '.join(others)}, "
-                          f"which are not the lab's; detach it yourself")
+                self.keep(_Named(_KINDS["policy"], name=name), _(
+                    "it is attached to {others}, which are not the lab's; detach it yourself").format(
+                        others=", ".join(others)))
                 continue
             for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
                 if not version["IsDefaultVersion"]:
-                    self.do("delete", f"version {version['VersionId']} of policy {name}", iam.delete_policy_version,
+                    self.do("delete", _Named(N_("version {version} of policy {name}"), version=version["VersionId"], name=name),
+                            iam.delete_policy_version,
                             PolicyArn=arn, VersionId=version["VersionId"])
-            self.do("delete", f"policy {name}", iam.delete_policy, PolicyArn=arn)
+            self.do("delete", _Named(_KINDS["policy"], name=name), iam.delete_policy, PolicyArn=arn)
 
 
 def cleanup(lab, *, dry_run: bool = False, all_users: bool = False,

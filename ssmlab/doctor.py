@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .i18n import N_, _
+
 MIN_PYTHON = (3, 10)
 #: The packages the lessons import or run, with the reason the README gives for each.
 PACKAGES = ("boto3", "moto", "awscli", "jupyterlab", "ipykernel", "ipywidgets", "tqdm")
 KERNEL = "python3"
-FIX_INSTALL = "run `make lab` (or `pip install -e .`) in the ssmlab folder"
+FIX_INSTALL = N_("run `make lab` (or `pip install -e .`) in the ssmlab folder")
 #: The folder `make lab` runs in (the checkout: the Makefile and notebooks/ beside ssmlab/).
 CHECKOUT = Path(__file__).resolve().parent.parent
 #: How long JupyterLab may take to say it is serving (a loaded 2-core machine: ~5 s).
@@ -40,22 +42,24 @@ def check_python() -> Result:
     version = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info[:2] >= MIN_PYTHON:
         return Result("Python", True, version)
-    return Result("Python", False, f"{version} is too old: install Python "
-                  f"{'.'.join(map(str, MIN_PYTHON))} or newer, then {FIX_INSTALL}")
+    return Result("Python", False, _("{version} is too old: install Python {minimum} or newer, "
+                                     "then {fix}").format(version=version, minimum=".".join(map(str, MIN_PYTHON)),
+                                                          fix=_(FIX_INSTALL)))
 
 
 def check_package(name: str) -> Result:
     try:
         return Result(name, True, importlib.metadata.version(name))
     except importlib.metadata.PackageNotFoundError:
-        return Result(name, False, f"not installed: {FIX_INSTALL}")
+        return Result(name, False, _("not installed: {fix}").format(fix=_(FIX_INSTALL)))
 
 
 def check_aws_cli() -> Result:
     beside = Path(sys.executable).parent / "aws"
     found = str(beside) if beside.exists() else shutil.which("aws")
     if not found:
-        return Result("aws CLI", False, f"not found beside {sys.executable}: {FIX_INSTALL}")
+        return Result("aws CLI", False, _("not found beside {python}: {fix}").format(
+            python=sys.executable, fix=_(FIX_INSTALL)))
     return Result("aws CLI", True, found)
 
 
@@ -65,12 +69,15 @@ def check_kernel() -> Result:
 
         spec = KernelSpecManager().get_kernel_spec(KERNEL)
     except (ImportError, KeyError):  # not installed, or NoSuchKernel (a KeyError)
-        return Result("Jupyter kernel", False, f"kernel {KERNEL!r} not found: {FIX_INSTALL}")
+        return Result("Jupyter kernel", False, _("kernel {kernel!r} not found: {fix}").format(
+            kernel=KERNEL, fix=_(FIX_INSTALL)))
     command = spec.argv[0]
     if command in ("python", "python3", "{python}") or Path(command).resolve() == Path(sys.executable).resolve():
-        return Result("Jupyter kernel", True, f"{KERNEL!r} runs {sys.executable}")
-    return Result("Jupyter kernel", False, f"kernel {KERNEL!r} runs {command}, not this "
-                  f"environment's Python: start JupyterLab with `make lab`")
+        return Result("Jupyter kernel", True, _("{kernel!r} runs {python}").format(
+            kernel=KERNEL, python=sys.executable))
+    return Result("Jupyter kernel", False, _("kernel {kernel!r} runs {command}, not this "
+                                             "environment's Python: start JupyterLab with `make lab`").format(
+                                                 kernel=KERNEL, command=command))
 
 
 def lab_arguments(uid: int | None = None) -> list[str]:
@@ -91,18 +98,20 @@ def check_jupyterlab_starts(arguments: list[str] | None = None) -> Result:
         arguments = shlex.split(given) if given is not None else lab_arguments()
     jupyter = Path(sys.executable).parent / "jupyter"
     if not jupyter.exists():
-        return Result("JupyterLab", False, f"no `jupyter` beside {sys.executable}: {FIX_INSTALL}")
+        return Result("JupyterLab", False, _("no `jupyter` beside {python}: {fix}").format(
+            python=sys.executable, fix=_(FIX_INSTALL)))
     if not (CHECKOUT / "notebooks").is_dir():
-        return Result("JupyterLab", False, f"no notebooks/ folder in {CHECKOUT}: run `make lab` "
-                      f"from an ssmlab checkout")
-    root = " as root (with --allow-root)" if os.geteuid() == 0 and "--allow-root" in arguments else ""
+        return Result("JupyterLab", False, _("no notebooks/ folder in {checkout}: run `make lab` "
+                                             "from an ssmlab checkout").format(checkout=CHECKOUT))
+    as_root = os.geteuid() == 0 and "--allow-root" in arguments
     command = [str(jupyter), "lab", *arguments, "--no-browser", "--ServerApp.port=0",
                "--ServerApp.open_browser=False"]
     try:
         server = subprocess.Popen(command, cwd=CHECKOUT, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True)
     except OSError as exc:
-        return Result("JupyterLab", False, f"`jupyter lab` did not start ({exc}): {FIX_INSTALL}")
+        return Result("JupyterLab", False, _("`jupyter lab` did not start ({error}): {fix}").format(
+            error=exc, fix=_(FIX_INSTALL)))
     said: list[str] = []
     lines: queue.Queue = queue.Queue()
 
@@ -123,8 +132,9 @@ def check_jupyterlab_starts(arguments: list[str] | None = None) -> Result:
                 break
             said.append(line.rstrip())
             if "is running at:" in line:
-                return Result("JupyterLab", True, f"`make lab` starts it{root} "
-                              f"({time.perf_counter() - began:.1f} s; stopped again)")
+                started = (_("`make lab` starts it as root (with --allow-root) ({seconds:.1f} s; stopped again)")
+                           if as_root else _("`make lab` starts it ({seconds:.1f} s; stopped again)"))
+                return Result("JupyterLab", True, started.format(seconds=time.perf_counter() - began))
     finally:
         server.terminate()
         try:
@@ -133,12 +143,13 @@ def check_jupyterlab_starts(arguments: list[str] | None = None) -> Result:
             server.kill()
             server.wait()
     last = next((line for line in reversed(said) if line.strip()),
-                f"it said nothing within {LAB_START_SECONDS} s")
+                _("it said nothing within {seconds} s").format(seconds=LAB_START_SECONDS))
     if "--allow-root" in last:
-        return Result("JupyterLab", False, f"refused to run as root ({last.split('] ')[-1]}): "
-                      f"start it with `make lab`, which adds --allow-root for root")
-    return Result("JupyterLab", False, f"`jupyter lab {' '.join(arguments)}` did not start: "
-                  f"{last.split('] ')[-1]}")
+        return Result("JupyterLab", False, _("refused to run as root ({said}): start it with "
+                                             "`make lab`, which adds --allow-root for root").format(
+                                                 said=last.split("] ")[-1]))
+    return Result("JupyterLab", False, _("`jupyter lab {arguments}` did not start: {said}").format(
+        arguments=" ".join(arguments), said=last.split("] ")[-1]))
 
 
 def check_offline_lab() -> Result:
@@ -152,13 +163,15 @@ def check_offline_lab() -> Result:
             ["aws", "iam", "list-roles"], env=lab.env, capture_output=True, text=True, timeout=60
         )
     except (LabError, OSError, subprocess.SubprocessError) as exc:
-        return Result("offline lab", False, f"did not start ({exc}): {FIX_INSTALL}")
+        return Result("offline lab", False, _("did not start ({error}): {fix}").format(
+            error=exc, fix=_(FIX_INSTALL)))
     finally:
         lab_module.stop()
     if answer.returncode != 0:
-        return Result("offline lab", False, f"`aws iam list-roles` failed: {answer.stderr.strip()}")
-    return Result("offline lab", True, f"started and answered `aws iam list-roles` in "
-                  f"{time.perf_counter() - began:.1f} s")
+        return Result("offline lab", False, _("`aws iam list-roles` failed: {said}").format(
+            said=answer.stderr.strip()))
+    return Result("offline lab", True, _("started and answered `aws iam list-roles` in {seconds:.1f} s").format(
+        seconds=time.perf_counter() - began))
 
 
 def checks() -> list[Callable[[], Result]]:
@@ -172,6 +185,6 @@ def run_checks(emit: Callable[[str], None]) -> bool:
     for result in results:
         emit(result.line())
     failed = [r for r in results if not r.ok]
-    emit("All good: `make lab` opens the lessons." if not failed
-         else f"{len(failed)} problem(s) above; each line says the fix.")
+    emit(_("All good: `make lab` opens the lessons.") if not failed
+         else _("{count} problem(s) above; each line says the fix.").format(count=len(failed)))
     return not failed

@@ -14,7 +14,7 @@ class LabError(Exception):
     """
 
     def __init__(self, message: object = "", *args: object) -> None:
-        from .scrub import for_display
+        from .masking import for_display
 
         super().__init__(for_display(str(message)), *args)
 

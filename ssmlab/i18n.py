@@ -29,7 +29,8 @@ def set_language(language: str) -> None:
     if language not in LANGUAGES:
         from .errors import LabError
 
-        raise LabError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}.")
+        raise LabError(_("language must be one of {languages}, not {language!r}.").format(
+            languages=", ".join(LANGUAGES), language=language))
     _language = language
     if language == "en":
         _translation = gettext.NullTranslations()

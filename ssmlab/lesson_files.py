@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from .i18n import _
+
 #: Each file a lesson writes, and the lesson that writes it first.
 LESSON_FILES = {
     "read-roles.json": "01",
@@ -37,8 +39,8 @@ def remove_lesson_files(folder: Path | str = ".", *, dry_run: bool = False,
     found = [folder / name for name in sorted(LESSON_FILES) if (folder / name).is_file()]
     for path in found:
         if dry_run:
-            emit(f"Would remove the lesson file {path.name}")
+            emit(_("Would remove the lesson file {name}").format(name=path.name))
         else:
             path.unlink(missing_ok=True)
-            emit(f"Removed the lesson file {path.name}")
+            emit(_("Removed the lesson file {name}").format(name=path.name))
     return found

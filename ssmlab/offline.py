@@ -22,6 +22,7 @@ from werkzeug.serving import make_server  # noqa: E402
 from . import simulation  # noqa: E402
 from .simulation import _moto, clock, unmodelled  # noqa: E402
 from .errors import LabError  # noqa: E402
+from .i18n import _  # noqa: E402
 
 _moto.prepare()  # before any botocore session of the lab's (simulation/_moto.py)
 _moto.load_aws_managed_policies()
@@ -104,7 +105,8 @@ def _listening_socket(port: int) -> socket.socket:
     port that is checked is the port that serves (werkzeug would print and exit instead)."""
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise LabError(
-            f"Port {port!r} is not a TCP port: choose one from 1 to 65535, or 0 for any free port."
+            _("Port {port!r} is not a TCP port: choose one from 1 to 65535, or 0 for any free port.").format(
+                port=port)
         )
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
@@ -115,8 +117,8 @@ def _listening_socket(port: int) -> socket.socket:
         listener.close()
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             raise LabError(
-                f"Port {port} on {LOOPBACK} is already in use: choose another with "
-                f"--port, or stop the program using it."
+                _("Port {port} on {address} is already in use: choose another with "
+                  "--port, or stop the program using it.").format(port=port, address=LOOPBACK)
             ) from None
         raise
     return listener

@@ -21,6 +21,7 @@ from typing import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import LabError
+from .i18n import _
 from .replay import AMI_PARAMETER
 from .scrub import for_display
 
@@ -94,8 +95,8 @@ def _caller_source_arn(lab) -> str | None:
 def check_permissions(lab, actions=LESSON_ACTIONS) -> Check:
     source = _caller_source_arn(lab)
     if source is None:
-        return Check("permissions", "warn", "you are the account's root user: every action "
-                     "is allowed, but AWS advises an IAM role or user for daily work")
+        return Check("permissions", "warn", _("you are the account's root user: every action "
+                                              "is allowed, but AWS advises an IAM role or user for daily work"))
     iam = lab.client("iam")
     denied = []
     try:
@@ -107,15 +108,17 @@ def check_permissions(lab, actions=LESSON_ACTIONS) -> Check:
                 denied += [r["EvalActionName"] for r in page["EvaluationResults"]
                            if r["EvalDecision"] != "allowed"]
     except ClientError as error:
-        return Check("permissions", "warn", f"could not ask IAM's policy simulator "
-                     f"({error.response['Error']['Code']}); ask your administrator to allow "
-                     f"iam:SimulatePrincipalPolicy, or check the actions in ssmlab/preflight.py by hand")
+        return Check("permissions", "warn", _(
+            "could not ask IAM's policy simulator ({code}); ask your administrator to allow "
+            "iam:SimulatePrincipalPolicy, or check the actions in ssmlab/preflight.py by hand").format(
+                code=error.response["Error"]["Code"]))
     if denied:
-        return Check("permissions", "fail", f"{len(denied)} of {len(actions)} actions the lessons "
-                     f"use are not allowed for {source}: {', '.join(denied)}; ask your "
-                     f"administrator to allow them in this sandbox account")
-    return Check("permissions", "ok", f"all {len(actions)} actions the lessons use are allowed "
-                 f"for {source} (IAM policy simulator)")
+        return Check("permissions", "fail", _(
+            "{denied} of {count} actions the lessons use are not allowed for {source}: {actions}; "
+            "ask your administrator to allow them in this sandbox account").format(
+                denied=len(denied), count=len(actions), source=source, actions=", ".join(denied)))
+    return Check("permissions", "ok", _("all {count} actions the lessons use are allowed "
+                                        "for {source} (IAM policy simulator)").format(count=len(actions), source=source))
 
 
 def check_region(lab) -> Check:
@@ -123,11 +126,12 @@ def check_region(lab) -> Check:
         value = lab.client("ssm").get_parameter(Name=AMI_PARAMETER)["Parameter"]["Value"]
     except ClientError as error:
         if error.response["Error"]["Code"] == "ParameterNotFound":
-            return Check("region", "fail", f"{lab.region} has no public parameter {AMI_PARAMETER}: "
-                         f"set AWS_REGION to a Region that has it, for example us-east-1")
-        return Check("region", "warn", f"{lab.region}: could not read {AMI_PARAMETER} "
-                     f"({error.response['Error']['Code']})")
-    return Check("region", "ok", f"{lab.region}; the lessons' AMI is {value}")
+            return Check("region", "fail", _("{region} has no public parameter {parameter}: "
+                                             "set AWS_REGION to a Region that has it, for example us-east-1").format(
+                                                 region=lab.region, parameter=AMI_PARAMETER))
+        return Check("region", "warn", _("{region}: could not read {parameter} ({code})").format(
+            region=lab.region, parameter=AMI_PARAMETER, code=error.response["Error"]["Code"]))
+    return Check("region", "ok", _("{region}; the lessons' AMI is {ami}").format(region=lab.region, ami=value))
 
 
 def check_instance_type(lab) -> Check:
@@ -135,18 +139,21 @@ def check_instance_type(lab) -> Check:
         Filters=[{"Name": "instance-type", "Values": [INSTANCE_TYPE]}]
     )["InstanceTypeOfferings"]
     if not offered:
-        return Check("instance type", "fail", f"{INSTANCE_TYPE} is not offered in {lab.region}: "
-                     f"choose another Region, for example us-east-1")
-    return Check("instance type", "ok", f"{INSTANCE_TYPE} is offered in {lab.region} "
-                 f"(about US$0.01 an hour in us-east-1)")
+        return Check("instance type", "fail", _("{type} is not offered in {region}: "
+                                                "choose another Region, for example us-east-1").format(
+                                                    type=INSTANCE_TYPE, region=lab.region))
+    return Check("instance type", "ok", _("{type} is offered in {region} "
+                                          "(about US$0.01 an hour in us-east-1)").format(
+                                              type=INSTANCE_TYPE, region=lab.region))
 
 
 def check_network(lab) -> Check:
     ec2 = lab.client("ec2")
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
-        return Check("network", "fail", f"{lab.region} has no default VPC, where the lessons' "
-                     f"stack launches its instance: create one with `aws ec2 create-default-vpc`")
+        return Check("network", "fail", _("{region} has no default VPC, where the lessons' "
+                                          "stack launches its instance: create one with "
+                                          "`aws ec2 create-default-vpc`").format(region=lab.region))
     vpc = vpcs[0]["VpcId"]
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]},
                                             {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
@@ -169,30 +176,35 @@ def check_network(lab) -> Check:
     good = [s["SubnetId"] for s in subnets
             if s.get("MapPublicIpOnLaunch") and reaches_internet(table_of(s["SubnetId"]))]
     if not good:
-        return Check("network", "fail", f"no default subnet of the default VPC {vpc} both gives "
-                     f"instances a public address and routes 0.0.0.0/0 to an internet gateway, so "
-                     f"the SSM Agent could not reach Systems Manager: use a Region whose default "
-                     f"VPC is unchanged, or recreate it (`aws ec2 create-default-vpc` after "
-                     f"deleting the old one)")
-    return Check("network", "ok", f"default VPC {vpc}: {len(good)} default subnet(s) route "
-                 f"0.0.0.0/0 to an internet gateway")
+        return Check("network", "fail", _(
+            "no default subnet of the default VPC {vpc} both gives "
+            "instances a public address and routes 0.0.0.0/0 to an internet gateway, so "
+            "the SSM Agent could not reach Systems Manager: use a Region whose default "
+            "VPC is unchanged, or recreate it (`aws ec2 create-default-vpc` after "
+            "deleting the old one)").format(vpc=vpc))
+    return Check("network", "ok", _("default VPC {vpc}: {count} default subnet(s) route "
+                                    "0.0.0.0/0 to an internet gateway").format(vpc=vpc, count=len(good)))
 
 
 def check_dhmc(lab) -> Check:
     try:
         value = lab.client("ssm").get_service_setting(SettingId=DHMC_SETTING)["ServiceSetting"]["SettingValue"]
     except ClientError as error:
-        return Check("Default Host Management", "warn", f"could not read the setting "
-                     f"({error.response['Error']['Code']}); if it is on, see the README")
+        return Check("Default Host Management", "warn", _(
+            "could not read the setting ({code}); if it is on, see the README").format(
+                code=error.response["Error"]["Code"]))
     if value in ("", "$None", None):
-        return Check("Default Host Management", "ok", f"off in {lab.region}: the instance registers "
-                     f"only once its own role allows it, as in the blog")
-    return Check("Default Host Management", "warn", f"on in {lab.region} (role {value}): "
-                 f"Systems Manager can manage instances without an instance profile, so the "
-                 f"lessons' instance may register before lesson 06's policy step and lesson 05's "
-                 f"point will not show; it is an account-wide setting, leave it to its owner and "
-                 f"use a Region where it is off (`aws ssm get-service-setting --setting-id "
-                 f"{DHMC_SETTING}`) if you want the blog's journey exactly")
+        return Check("Default Host Management", "ok", _(
+            "off in {region}: the instance registers only once its own role allows it, "
+            "as in the blog").format(region=lab.region))
+    return Check("Default Host Management", "warn", _(
+        "on in {region} (role {role}): "
+        "Systems Manager can manage instances without an instance profile, so the "
+        "lessons' instance may register before lesson 06's policy step and lesson 05's "
+        "point will not show; it is an account-wide setting, leave it to its owner and "
+        "use a Region where it is off (`aws ssm get-service-setting --setting-id "
+        "{setting}`) if you want the blog's journey exactly").format(
+            region=lab.region, role=value, setting=DHMC_SETTING))
 
 
 def run(emit: Callable[[str], None] = print, *, region: str | None = None) -> bool:
@@ -206,22 +218,24 @@ def run(emit: Callable[[str], None] = print, *, region: str | None = None) -> bo
         results.append(Check("credentials", "fail", str(error)))
         lab = None
     if lab is not None:
-        results.append(Check("credentials", "ok", f"{lab.caller_arn} in the confirmed account "
-                             f"{lab.account_id}"))
+        results.append(Check("credentials", "ok", _("{arn} in the confirmed account {account}").format(
+            arn=lab.caller_arn, account=lab.account_id)))
         for check in (check_region, check_permissions, check_network, check_instance_type, check_dhmc):
             try:
                 results.append(check(lab))
             except (ClientError, BotoCoreError) as error:
                 results.append(Check(check.__name__[len("check_"):].replace("_", " "), "fail",
-                                     f"could not check: {error}"))
+                                     _("could not check: {error}").format(error=error)))
         lab_module.stop()
     for result in results:
         emit(for_display(result.line()))
     go = not any(r.status == "fail" for r in results)
     warned = any(r.status == "warn" for r in results)
     if go:
-        emit("GO: the lessons can run here" + (" (read the warnings above)." if warned else ".")
-             + " Start with `ssmlab.start(backend=\"aws\")`; clean up with `ssmlab cleanup`.")
+        emit((_("GO: the lessons can run here (read the warnings above). Start with "
+                "`ssmlab.start(backend=\"aws\")`; clean up with `ssmlab cleanup`.") if warned else
+              _("GO: the lessons can run here. Start with `ssmlab.start(backend=\"aws\")`; "
+                "clean up with `ssmlab cleanup`.")))
     else:
-        emit("NO-GO: fix the FAIL line(s) above, then run `ssmlab doctor --aws` again.")
+        emit(_("NO-GO: fix the FAIL line(s) above, then run `ssmlab doctor --aws` again."))
     return go

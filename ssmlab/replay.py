@@ -134,9 +134,10 @@ def check_ami_parameter(lab) -> None:
     except ClientError as error:
         if error.response["Error"]["Code"] == "ParameterNotFound":
             raise LabError(
-                f"Region {lab.region} has no public parameter {AMI_PARAMETER} (the lessons' "
-                f"Amazon Linux 2023 AMI): choose a Region that has it, for example "
-                f"AWS_REGION=us-east-1, and start again."
+                _("Region {region} has no public parameter {parameter} (the lessons' "
+                  "Amazon Linux 2023 AMI): choose a Region that has it, for example "
+                  "AWS_REGION=us-east-1, and start again.").format(
+                    region=lab.region, parameter=AMI_PARAMETER)
             ) from None
         # AccessDenied and the like: `ssmlab doctor --aws` reports permissions.
 

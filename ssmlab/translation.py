@@ -169,8 +169,10 @@ def edition(lesson: Path, language: str):
     bad = problems(lesson, language)
     if bad:
         from .errors import LabError
+        from .i18n import _
 
-        raise LabError(f"{bad[0]} ({len(bad)} problem(s) in all; `python -m ssmlab.translation status`).")
+        raise LabError(_("{first} ({count} problem(s) in all; `python -m ssmlab.translation status`).").format(
+            first=bad[0], count=len(bad)))
     nb = _read_notebook(lesson)
     entries = {m.context: m.string for m in read_catalog(catalog_path(lesson, language)) if m.id}
     edition = copy.deepcopy(nb)

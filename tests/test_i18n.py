@@ -119,6 +119,43 @@ def test_a_lab_error_follows_the_language(japanese):
         ssmlab.start(region="mars-1", quiet=True)
 
 
+
+def test_the_guards_and_reports_follow_the_language(japanese, tmp_path, monkeypatch):
+    """The sentences of the clock, the account guard, scrub, clean-up and doctor, in Japanese."""
+    from ssmlab import account, cleanup, doctor, scrub
+    from ssmlab.simulation import clock
+
+    with pytest.raises(LabError, match=r"^待ち時間を負にはできません（-5 秒）"):
+        clock.check_wait(-5)
+    monkeypatch.delenv(account.CONFIRM_VARIABLE, raising=False)
+    with pytest.raises(LabError, match=f"^実際のアカウントは.*{account.CONFIRM_VARIABLE} に"):
+        account.confirm_account(None)
+    with pytest.raises(scrub.NotANotebook, match="^.*missing.ipynb は存在しません"):
+        scrub.scrub_notebook(tmp_path / "missing.ipynb")
+    assert cleanup.Report(dry_run=True, removed=["delete role x"]).summary().startswith(
+        "ドライラン: 上の 1 個のステップ")
+    assert doctor.check_package("no-such-package-of-ssmlab").detail.startswith(
+        "インストールされていません。ssmlab フォルダーで `make lab`")
+
+
+def test_clean_up_says_its_steps_in_japanese_and_reports_them_in_english(japanese):
+    from ssmlab import cleanup
+
+    class OfflineLab:
+        offline = True
+
+        def client(self, service):
+            return None
+
+    said = []
+    cleaner = cleanup._Cleaner(OfflineLab(), scope=None, dry_run=True, emit=said.append)
+    cleaner.do("remove", cleanup._Named("role {role} from instance profile {profile}", role="r", profile="p"),
+               call=None)
+    cleaner.keep(cleanup._Named(cleanup._KINDS["policy"], name="q"), "…")
+    assert said == ["インスタンスプロファイル p からロール r を削除する予定です", "ポリシー q は残しました: …"]
+    assert cleaner.report.removed == ["remove role r from instance profile p"]
+    assert cleaner.report.kept == ["policy q"]
+
 def test_start_sets_the_language_and_refuses_an_unknown_one():
     import ssmlab
 

@@ -27,6 +27,7 @@ import sys
 from dataclasses import dataclass
 
 from ..errors import LabError
+from ..i18n import _
 
 #: What pyproject.toml pins; the sentence of :func:`check` names it.
 MOTO_PINNED = "moto>=5.2.5,<5.3"
@@ -379,8 +380,9 @@ def check(group: str = "core") -> None:
         import moto
 
         raise LabError(
-            f"ssmlab needs {MOTO_PINNED} (pyproject.toml), but in the installed moto "
-            f"{moto.__version__} {'; '.join(found)}: reinstall with `make .venv/.installed-lab`."
+            _("ssmlab needs {pinned} (pyproject.toml), but in the installed moto "
+              "{version} {problems}: reinstall with `make .venv/.installed-lab`.").format(
+                pinned=MOTO_PINNED, version=moto.__version__, problems="; ".join(found))
         )
 
 

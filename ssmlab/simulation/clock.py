@@ -27,6 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from ..errors import LabError
+from ..i18n import _
 
 #: How far each request to the offline endpoint moves the clock.
 REQUEST_STEP = timedelta(seconds=1)
@@ -37,13 +38,15 @@ MAX_WAIT = timedelta(days=1)
 def check_wait(seconds: float) -> float:
     """``seconds`` as a float, or LabError when it is negative, not a number or too long."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
-        raise LabError(f"A wait is a number of seconds or minutes, not {seconds!r}.")
+        raise LabError(_("A wait is a number of seconds or minutes, not {seconds!r}.").format(seconds=seconds))
     if seconds < 0:
-        raise LabError(f"A wait cannot be negative ({seconds:g} s): time only moves forward.")
+        raise LabError(_("A wait cannot be negative ({seconds:g} s): time only moves forward.").format(
+            seconds=seconds))
     if seconds > MAX_WAIT.total_seconds():
         raise LabError(
-            f"A wait of {seconds / 3600:g} hours is longer than the lab allows at once "
-            f"({MAX_WAIT.total_seconds() / 3600:g} hours): wait in shorter steps."
+            _("A wait of {hours:g} hours is longer than the lab allows at once "
+              "({most:g} hours): wait in shorter steps.").format(
+                hours=seconds / 3600, most=MAX_WAIT.total_seconds() / 3600)
         )
     return float(seconds)
 
