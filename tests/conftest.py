@@ -7,6 +7,12 @@ import subprocess
 import tempfile
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run (hypothesis's derandomize), so a run
+# on CI is the run on your machine: a new example is a change to the tests, not luck.
+settings.register_profile("ssmlab", derandomize=True, database=None)
+settings.load_profile("ssmlab")
 
 # Milestones that tests and the lessons under nbval reach go to a file of this run, never
 # to the home of whoever runs the tests (kernels started by the tests inherit it).
