@@ -20,8 +20,8 @@ lesson  leaves behind                                                       name
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
         (the blog's detour, docs/aws-facts.md#journey step 6)
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
-07      nothing more: its probe and control instances (Name tags         control
-        for-probe, CONTROL) are terminated in its clean-up
+07      nothing, after its clean-up (probe, control, stack, roles); replay  control
+        keeps the journey's end state for lesson 08's positive control
 08      the last lesson: the fleet it builds (fleet.build, seed 156) stays  fleet-*
         for its exercise; on a real account ``ssmlab cleanup`` removes it
 ======  ==================================================================  ==============
