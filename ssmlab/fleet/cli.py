@@ -14,6 +14,7 @@ from ..i18n import _
 def endpoint_lab(endpoint: str, region: str | None = None):
     """A Lab whose clients talk to an offline lab served by another process."""
     import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
 
     from ..lab import Lab
 
@@ -27,7 +28,7 @@ def endpoint_lab(endpoint: str, region: str | None = None):
               endpoint=endpoint)
     try:
         lab.account_id = lab.client("sts").get_caller_identity()["Account"]
-    except Exception as error:  # noqa: BLE001 - one sentence for the learner
+    except (BotoCoreError, ClientError) as error:  # no endpoint, or it refused: one sentence
         raise LabError(_("The offline lab at {endpoint} does not answer ({error}): is `ssmlab serve` still "
                          "running?").format(endpoint=endpoint, error=type(error).__name__)) from None
     return lab
