@@ -20,10 +20,12 @@ lesson  leaves behind                                                       name
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
         (the blog's detour, docs/aws-facts.md#journey step 6)
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
-07      nothing, after its clean-up (probe, control, stack, roles); replay  control
-        keeps the journey's end state for lesson 08's positive control
-08      the last lesson: the fleet it builds (fleet.build, seed 156) stays  fleet-*
-        for its exercise; on a real account ``ssmlab cleanup`` removes it
+07      nothing, after its clean-up (probe, control, stack, roles): a   control
+        rebuild past it starts from its step, which removes what is left
+08      the last lesson: its positive control (CONTROL_ROLE in              role-for-control,
+        CONTROL_PROFILE, an instance tagged Name CONTROL) and the fleet     for-control,
+        it builds (fleet.build, seed 1665) stay for its exercise; on a      fleet-*
+        real account ``ssmlab cleanup`` removes them
 ======  ==================================================================  ==============
 
 Every step is idempotent: what exists already is kept. Before building, what lessons N
@@ -78,6 +80,9 @@ BASES: dict[str, tuple[str, str]] = {
     "SECOND_ROLE": ("role", "role-for-ssm"),
     "SECOND_PROFILE": ("instance profile", "for-ssm"),
     "RESTRICTED_ROLE": ("role", "role-for-restricted-learner"),
+    # Lesson 08's positive control: the journey's answer, made again in the lesson.
+    "CONTROL_ROLE": ("role", "role-for-control"),
+    "CONTROL_PROFILE": ("instance profile", "for-control"),
     # Lesson 08's fleet (ssmlab/fleet): its stack on a real account, its Default Host
     # Management role, and each member's role and instance profile.
     "FLEET_STACK": ("stack", "fleet"),
@@ -95,7 +100,7 @@ LONGEST_BASE = max((base for _, base in BASES.values()), key=len)
 def names(lab) -> dict[str, str]:
     """The names the lessons use, as STYLE.md fixes them."""
     named = {label: lab.name(base) for label, (_, base) in BASES.items()}
-    named["CONTROL"] = lab.name("control")  # lesson 07's control instance: its Name tag only
+    named["CONTROL"] = lab.name("control")  # lessons 07's and 08's control instances: their Name tag only
     return named
 
 
@@ -119,7 +124,8 @@ def rebuild(lab, lesson: int, *, clear: bool | None = None) -> None:
     if clear if clear is not None else not lab.offline:
         for undo in reversed(_UNDO[lesson:]):
             undo(lab, n)
-    for step in _STEPS[:lesson]:
+    first = max((slate for slate in CLEAN_SLATES if slate < lesson), default=0)
+    for step in _STEPS[first:lesson]:
         step(lab, n)
 
 
@@ -237,6 +243,23 @@ def _delete_profile(lab, profile: str) -> None:
     for role in found["InstanceProfile"]["Roles"]:
         iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=role["RoleName"])
     iam.delete_instance_profile(InstanceProfileName=profile)
+
+
+def _terminate_named(lab, names: list[str]) -> None:
+    """Terminate the instances whose Name tag is one of ``names``, each checked to be the
+    lab's, and wait until they are gone (a profile stays associated until then)."""
+    ec2 = lab.client("ec2")
+    reservations = ec2.describe_instances(Filters=[
+        {"Name": "tag:Name", "Values": names},
+        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+    ])["Reservations"]
+    instance_ids = [i["InstanceId"] for r in reservations for i in r["Instances"]]
+    for instance_id in instance_ids:
+        ownership.require(lab, "instance", instance_id)
+    if instance_ids:
+        ec2.terminate_instances(InstanceIds=instance_ids)
+        if not lab.offline:
+            ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids)
 
 
 # --------------------------------------------------------------------- the steps
@@ -374,7 +397,11 @@ def _undo_06(lab, n) -> None:
 
 
 def _lesson_07(lab, n) -> None:
-    """Lesson 07 leaves nothing more: its probe and control are terminated in its clean-up."""
+    """Lesson 07 ends with its clean-up (section 5): the stack, its probe and control, the
+    roles, profiles and policy, all removed. The step removes whatever of lessons 00-07 is
+    left, newest first, so it is a clean slate (:data:`CLEAN_SLATES`)."""
+    for undo in reversed(_UNDO[:8]):
+        undo(lab, n)
 
 
 #: What lesson 07 creates beyond the earlier lessons' resources (its own cells name them):
@@ -388,19 +415,8 @@ def _undo_07(lab, n) -> None:
     """Remove lesson 07's probe: its instances, role, profile and policy, each checked to
     be the lab's (a second run of lesson 07 on an account would otherwise meet
     EntityAlreadyExists on the probe role)."""
-    ec2, iam = lab.client("ec2"), lab.client("iam")
-    names = [lab.name(base) for base in LESSON_07_INSTANCES]
-    reservations = ec2.describe_instances(Filters=[
-        {"Name": "tag:Name", "Values": names},
-        {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-    ])["Reservations"]
-    instance_ids = [i["InstanceId"] for r in reservations for i in r["Instances"]]
-    for instance_id in instance_ids:
-        ownership.require(lab, "instance", instance_id)
-    if instance_ids:
-        ec2.terminate_instances(InstanceIds=instance_ids)
-        if not lab.offline:  # the profile stays associated until the instance is gone
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=instance_ids)
+    iam = lab.client("iam")
+    _terminate_named(lab, [lab.name(base) for base in LESSON_07_INSTANCES])
     _delete_profile(lab, lab.name(PROBE_PROFILE))
     _delete_role(lab, lab.name(PROBE_ROLE))
     policy_arn = f"arn:aws:iam::{lab.account_id}:policy/{lab.name(MINIMAL_POLICY)}"
@@ -417,9 +433,13 @@ def _lesson_08(lab, n) -> None:
 
 
 def _undo_08(lab, n) -> None:
-    """Remove lesson 08's fleet, so the lesson can build it again (a real account only:
-    offline, ``start()`` gives a fresh lab): its stack, then the instance profiles made
-    beside the stack (a profile without a role, which CloudFormation cannot make)."""
+    """Remove lesson 08's control and fleet, so the lesson can make them again (a real
+    account only: offline, ``start()`` gives a fresh lab): the control instance, its role
+    and profile; the fleet's stack, then the instance profiles made beside the stack (a
+    profile without a role, which CloudFormation cannot make)."""
+    _terminate_named(lab, [n["CONTROL"]])
+    _delete_profile(lab, n["CONTROL_PROFILE"])
+    _delete_role(lab, n["CONTROL_ROLE"])
     cfn = lab.client("cloudformation")
     if waiting.stack_status(cfn, n["FLEET_STACK"]) is not None:
         ownership.require(lab, "stack", n["FLEET_STACK"])
@@ -430,6 +450,10 @@ def _undo_08(lab, n) -> None:
 
 
 # _STEPS[i] does lesson i; _UNDO[i] removes what lesson i created (both idempotent).
+#: Lessons whose step leaves nothing of the lessons before them (lesson 07 cleans up
+#: everything): a rebuild past one starts at its step, which removes what is left, rather
+#: than build on an account what it would then delete.
 _STEPS = (_lesson_00, _lesson_01, _lesson_02, _lesson_03, _lesson_04, _lesson_05, _lesson_06, _lesson_07,
           _lesson_08)
 _UNDO = (_undo_00, _undo_01, _undo_02, _undo_03, _undo_04, _undo_05, _undo_06, _undo_07, _undo_08)
+CLEAN_SLATES = (7,)

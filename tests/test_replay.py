@@ -138,3 +138,29 @@ def test_start_with_a_lesson_rebuilds(_offline_lab, capsys):
     assert state(lab) == after_02
     with pytest.raises(LabError):
         ssmlab.start(lesson=42, quiet=True)
+
+
+def test_a_rebuild_past_lesson_07_clears_the_journey_and_lesson_08s_control(_offline_lab):
+    """Lesson 07 ends with nothing of the journey; lesson 08 makes its own control. On an
+    account at the journey's end, or after lesson 08, a rebuild to lesson 08 leaves nothing."""
+    empty = built(0)
+    lab = ssmlab.start(quiet=True)
+    replay.rebuild(lab, 7)
+    assert state(lab) != empty
+    replay.rebuild(lab, 8, clear=True)
+    assert state(lab) == empty
+    # Lesson 08's control as the lesson makes it: role, profile, an instance with it.
+    n = replay.names(lab)
+    iam, ec2, ssm = lab.client("iam"), lab.client("ec2"), lab.client("ssm")
+    iam.create_role(RoleName=n["CONTROL_ROLE"], AssumeRolePolicyDocument=replay.trust_policy(replay.EC2), Tags=lab.tags)
+    iam.attach_role_policy(RoleName=n["CONTROL_ROLE"], PolicyArn=replay.CORE_POLICY)
+    iam.create_instance_profile(InstanceProfileName=n["CONTROL_PROFILE"], Tags=lab.tags)
+    iam.add_role_to_instance_profile(InstanceProfileName=n["CONTROL_PROFILE"], RoleName=n["CONTROL_ROLE"])
+    ec2.run_instances(
+        ImageId=ssm.get_parameter(Name=replay.AMI_PARAMETER)["Parameter"]["Value"], InstanceType="t3.micro",
+        MinCount=1, MaxCount=1, IamInstanceProfile={"Name": n["CONTROL_PROFILE"]},
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": n["CONTROL"]}, *lab.tags]}])
+    made = state(lab)
+    assert made["instances"] == [["control", "for-control"]] and made["profiles"] == {"for-control": ["role-for-control"]}
+    replay.rebuild(lab, 8, clear=True)
+    assert state(lab) == empty

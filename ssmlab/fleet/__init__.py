@@ -22,8 +22,8 @@ causes".
 
 from __future__ import annotations
 
+import hashlib
 import json
-import random
 import re
 from dataclasses import dataclass, field
 
@@ -48,18 +48,34 @@ for _member in MEMBERS:
 progress.register(ALL_FIXED, N_("Fleet: every instance fixed"))
 
 
+def _rank(seed: int, slot: int, key: str) -> bytes:
+    """Where ``key`` stands for member slot ``slot`` of ``seed``: lower comes first."""
+    return hashlib.sha256(f"{seed}:{slot}:{key}".encode()).digest()
+
+
 def draw(seed: int, *, real_account: bool = False) -> list[tuple[str, Cause]]:
     """The members and their causes for ``seed``: SIZE distinct causes, at most one of each
-    group (causes that change the same VPC- or account-wide setting), deterministic."""
+    group (causes that change the same VPC- or account-wide setting), deterministic.
+
+    Each member slot in turn (slot 0 is ``node-01``) takes, of the causes not yet drawn and not
+    of a group already drawn, the one whose ``sha256(f"{seed}:{slot}:{key}")`` is smallest
+    (rendezvous hashing; on a real account only causes with ``real_account``). A cause's
+    rank depends on the seed, the slot and its own key only, never on the catalogue's order
+    or size, so appending a cause to :data:`CAUSES` leaves the draw of every seed it does
+    not enter exactly as it was, and where it enters, every member before its
+    slot keeps its cause (tests/test_fleet_draw.py). A shuffle of the whole catalogue, by
+    contrast, re-draws every seed when one cause is added."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise LabError(_("A fleet's seed is a whole number, 0 or more, such as 7; not {seed!r}.").format(seed=seed))
     pool = [c for c in CAUSES if c.real_account or not real_account]
-    random.Random(seed).shuffle(pool)
     chosen: list[Cause] = []
-    for cause in pool:
-        if cause.group is None or all(c.group != cause.group for c in chosen):
-            chosen.append(cause)
-    return list(zip(MEMBERS, chosen[:SIZE]))
+    for slot in range(SIZE):
+        keys, groups = {c.key for c in chosen}, {c.group for c in chosen if c.group is not None}
+        candidates = [c for c in pool if c.key not in keys and (c.group is None or c.group not in groups)]
+        if not candidates:
+            break
+        chosen.append(min(candidates, key=lambda c: _rank(seed, slot, c.key)))
+    return list(zip(MEMBERS, chosen))
 
 
 @dataclass
