@@ -42,10 +42,15 @@ def drawn_with(extra: tuple, seed: int, real_account: bool = False) -> list[tupl
     return drawn_from(catalogue.CAUSES + extra, seed, real_account)
 
 
-@given(seed=st.integers(min_value=0, max_value=10**6), new=new_causes, real_account=st.booleans())
-def test_appending_a_cause_changes_a_draw_only_from_where_it_entered(seed, new, real_account):
+@given(seed=st.integers(min_value=0, max_value=10**6), new=new_causes, real_account=st.booleans(),
+       position=st.integers(min_value=0, max_value=len(catalogue.CAUSES)))
+def test_a_new_cause_changes_a_draw_only_from_where_it_entered(seed, new, real_account, position):
+    """Appended (the usual way), or put anywhere in the catalogue: the ranks do not depend
+    on the catalogue's order."""
     before = keys(fleet.draw(seed, real_account=real_account))
-    after = drawn_with((new,), seed, real_account)
+    causes = catalogue.CAUSES[:position] + (new,) + catalogue.CAUSES[position:]
+    after = drawn_from(causes, seed, real_account)
+    assert after == drawn_with((new,), seed, real_account)
     entered = [slot for slot, (_, key) in enumerate(after) if key == new.key]
     if not entered:
         assert after == before  # a seed it does not enter keeps every member's cause
