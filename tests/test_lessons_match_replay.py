@@ -24,6 +24,7 @@ from ssmlab import notebooks, replay
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 MARK = "ssmlab-snapshot:"
+CLEANED = "after lab.cleanup()"
 SNAPSHOT_CELL = (
     "import json as _json\nfrom ssmlab import replay as _replay\n"
     f"print({MARK!r} + _json.dumps(_replay.snapshot(lab), sort_keys=True))"
@@ -45,6 +46,8 @@ def left_by_each_lesson(tmp_path_factory) -> dict[int, dict]:
                 cell.outputs, cell.execution_count = [], None
                 combined.cells.append(cell)
         combined.cells.append(nbformat.v4.new_code_cell(SNAPSHOT_CELL, metadata={"lesson": index}))
+    # Then the clean-up the last lesson ends by pointing to: what it leaves is the lab's.
+    combined.cells.append(nbformat.v4.new_code_cell("lab.cleanup()\n" + SNAPSHOT_CELL, metadata={"lesson": CLEANED}))
     client = NotebookClient(combined, kernel_name=notebooks.KERNEL, timeout=notebooks.TIMEOUT,
                             resources={"metadata": {"path": str(folder)}})
     saved = os.environ.get("SSMLAB_BACKEND")
@@ -61,7 +64,7 @@ def left_by_each_lesson(tmp_path_factory) -> dict[int, dict]:
         if "lesson" in cell.metadata:
             text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
             found[cell.metadata["lesson"]] = json.loads(text.split(MARK, 1)[1])
-    assert sorted(found) == list(range(len(LESSONS)))
+    assert sorted(found, key=str) == sorted([*range(len(LESSONS)), CLEANED], key=str)
     return found
 
 
@@ -89,6 +92,15 @@ def test_lesson_07_cleans_up_everything_the_journey_made(_offline_lab, left_by_e
     # A control for lesson 08's case above: the journey had something to clean up, and
     # lesson 08 starts from nothing (it makes its own positive control).
     assert left_by_each_lesson[6] != EMPTY == left_by_each_lesson[7] == built(8)
+
+
+def test_lesson_08_leaves_its_control_and_fleet_and_the_clean_up_removes_them(left_by_each_lesson):
+    last = left_by_each_lesson[len(LESSONS) - 1]
+    assert ["control", "for-control"] in last["instances"]
+    assert last["roles"]["role-for-control"]["attached"] == ["AmazonSSMManagedInstanceCore"]
+    assert last["profiles"]["for-control"] == ["role-for-control"]
+    assert any(name.startswith("fleet-node-") for name in last["roles"])
+    assert left_by_each_lesson[CLEANED] == EMPTY
 
 
 def test_lesson_00_starts_from_an_empty_account(_offline_lab):
