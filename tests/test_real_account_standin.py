@@ -182,3 +182,29 @@ def test_the_aws_cli_gets_the_labs_region_on_the_aws_backend(account, monkeypatc
     ssmlab.start("aws", quiet=True)
     ssmlab.stop()
     assert os.environ["AWS_DEFAULT_REGION"] == "eu-west-1"
+
+
+def test_lesson_08s_control_is_made_on_the_aws_backend_and_is_the_labs_to_clean_up(account, tmp_path):  # noqa: F811
+    """Lesson 08 starts from nothing (lesson 07 cleaned up) and makes its positive control in
+    its own cells: prefixed and tagged, Online, and removed by the lab's clean-up. (The fleet
+    after it needs CloudFormation resources the stand-in lacks: see LESSONS above.)"""
+    import ssmlab
+
+    key = account.endpoint.create_learner("ada")
+    env = dict(os.environ, SSMLAB_BACKEND="aws", AWS_ACCESS_KEY_ID=key["AccessKeyId"],
+               AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    lesson = nbformat.read(NOTEBOOKS / "08-fix-the-fleet.ipynb", as_version=4)
+    ids = [cell.get("id") for cell in lesson.cells]
+    lesson.cells = lesson.cells[:ids.index("control-05") + 1]  # up to the wait for the control
+    path = tmp_path / "08-control.ipynb"
+    nbformat.write(lesson, path)
+    nb, _ = run_lesson(path, tmp_path, env)
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "REAL AWS account" in printed and cli_errors(nb) == [] and raised(nb) == []
+    assert re.search(r"i-[0-9a-f]{17} \(control\) Online\n", printed)
+    made = lab_resources(account.admin)
+    assert made["roles"] == ["ssmlab-ada-role-for-control"] and made["profiles"] == ["ssmlab-ada-for-control"]
+    assert len(made["instances"]) == 1 and made["stacks"] == []
+    lab = ssmlab.start("aws", quiet=True)
+    assert lab.cleanup().ok
+    assert lab_resources(account.admin) == NOTHING and lab_instances(account.admin) == []
