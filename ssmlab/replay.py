@@ -20,7 +20,7 @@ lesson  leaves behind                                                       name
 05      ROLE's trust policy trusts ec2.amazonaws.com and ssm.amazonaws.com
         (the blog's detour, docs/aws-facts.md#journey step 6)
 06      AmazonSSMManagedInstanceCore attached to ROLE (step 8)
-07      nothing, after its clean-up (probe, control, stack, roles): a   control
+07      nothing, after its clean-up (probe, control, stack, roles): a       control
         rebuild past it starts from its step, which removes what is left
 08      the last lesson: its positive control (CONTROL_ROLE in              role-for-control,
         CONTROL_PROFILE, an instance tagged Name CONTROL) and the fleet     for-control,
