@@ -95,8 +95,13 @@ def test_a_plain_script_as_new_user_data_does_not_run_again_the_every_boot_form_
     assert "Created symlink /etc/systemd/system/multi-user.target.wants/amazon-ssm-agent.service" in output
 
 
-def test_the_answer_keys_lines_install_the_agent_with_the_aws_cli(lab, tmp_path):
+def test_the_answer_keys_lines_install_the_agent_with_the_aws_cli(lab, aws, tmp_path):
     instance = alone(lab, "agent-not-installed")
+    running = aws("ec2", "modify-instance-attribute", "--instance-id", instance, "--attribute", "userData",
+                  "--value", "IyEvYmluL2Jhc2gK")
+    assert running.returncode != 0 and running.stderr.strip() == (
+        "An error occurred (IncorrectInstanceState) when calling the ModifyInstanceAttribute operation: "
+        f"The instance '{instance}' is not in the 'stopped' state.")
     result = run_fix(lab, "agent-not-installed", instance, tmp_path)
     assert result.returncode == 0, result.stderr
     lab.wait(seconds=10)

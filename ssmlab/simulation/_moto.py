@@ -305,6 +305,7 @@ _EXPECTED: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     ("core", "moto.ec2.models", "EC2Backend.reboot_instances", ("self", "instance_ids")),
     ("core", "moto.ec2.models", "EC2Backend.run_instances", None),
     ("core", "moto.ec2.models", "EC2Backend.replace_iam_instance_profile_association", ("self", "association_id")),
+    ("core", "moto.ec2.models", "EC2Backend.modify_instance_attribute", ("self", "instance_id", "key", "value")),
     ("core", "moto.ec2.models.instances", "Instance.__init__",
      ("self", "ec2_backend", "image_id", "user_data", "security_groups")),
     ("core", "moto.ec2.models.instances", "Instance.create_from_cloudformation_json",
