@@ -57,7 +57,7 @@ def test_the_catalogue_covers_the_issues_causes_each_with_its_source():
     assert {"no-instance-profile", "role-without-policy", "explicit-deny", "permissions-boundary",
             "private-subnet-no-route", "endpoints-without-private-dns", "security-group-egress",
             "network-acl-return-traffic", "refused-then-fixed", "imds-disabled", "profile-without-role",
-            "trust-only-ssm", "dhmc-role-without-policy", "agent-stopped"} <= keys
+            "trust-only-ssm", "dhmc-role-without-policy", "agent-stopped", "agent-not-installed"} <= keys
     facts = (ROOT / "docs" / "aws-facts.md").read_text()
     anchors = set(re.findall(r'<a id="([^"]+)"', facts))
     for cause in catalogue.CAUSES:
@@ -309,6 +309,8 @@ EVIDENCE = {
     "agent-stopped": ("user-data-stops", "Agent service", "[amazon-ssm-agent] Stopping Core Agent"),
     "refused-then-fixed": ("core-attached", None, ("Sleeping for 2", "Entering SSM Agent Worker hibernate")),
     "dhmc-role-without-policy": ("dhmc-on", None, "Entering SSM Agent Worker hibernate - AccessDeniedException"),
+    # No agent, so no ssm-cli and no log: what the instance shows is bash's answer.
+    "agent-not-installed": ("debian-image", None, "sudo: ssm-cli: command not found"),
 }
 
 
@@ -341,6 +343,9 @@ def _public_evidence(lab, member, kind: str) -> bool:  # noqa: C901 - one branch
     if kind == "user-data-stops":
         encoded = ec2.describe_instance_attribute(InstanceId=member.instance_id, Attribute="userData")["UserData"]
         return "systemctl stop amazon-ssm-agent" in base64.b64decode(encoded["Value"]).decode()
+    if kind == "debian-image":
+        image = ec2.describe_images(ImageIds=[instance["ImageId"]])["Images"][0]
+        return image["Name"].startswith("debian-12-amd64-") and image["OwnerId"] == "136693071363"
     if kind == "imds-off":
         return instance["MetadataOptions"]["HttpEndpoint"] == "disabled"
     if kind in ("no-route", "endpoints-no-dns"):

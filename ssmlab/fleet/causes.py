@@ -48,6 +48,7 @@ class Spec:
     refused_first: bool = False  # the role gains its policy only after the agent was refused
     endpoints: bool = False  # interface endpoints for ENDPOINT_SERVICES, PrivateDnsEnabled false
     user_data: str | None = None  # a shell script cloud-init runs once, at the first boot
+    image: str = "al2023"  # "al2023" (ships SSM Agent) or "debian" (Debian 12: no agent)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,38 @@ def _set(**values):
 
 
 _REBOOT = "aws ec2 reboot-instances --instance-ids {instance}"
+
+#: AWS's download of SSM Agent's Debian package (docs/aws-facts.md#fleet-agent-not-installed).
+AGENT_DEB = "https://s3.amazonaws.com/ec2-downloads-windows/SSMAgent/latest/debian_amd64/amazon-ssm-agent.deb"
+
+#: User data that installs the agent at every boot: the AWS Knowledge Center's MIME
+#: multi-part form with ``[scripts-user, always]`` (docs/aws-facts.md#instance-machine),
+#: around the install steps of "Manually installing SSM Agent on Debian Server instances".
+INSTALL_AGENT_EVERY_BOOT = (
+    'Content-Type: multipart/mixed; boundary="//"\n'
+    "MIME-Version: 1.0\n"
+    "\n"
+    "--//\n"
+    'Content-Type: text/cloud-config; charset="us-ascii"\n'
+    "MIME-Version: 1.0\n"
+    "Content-Transfer-Encoding: 7bit\n"
+    'Content-Disposition: attachment; filename="cloud-config.txt"\n'
+    "\n"
+    "#cloud-config\n"
+    "cloud_final_modules:\n"
+    "- [scripts-user, always]\n"
+    "\n"
+    "--//\n"
+    'Content-Type: text/x-shellscript; charset="us-ascii"\n'
+    "MIME-Version: 1.0\n"
+    "Content-Transfer-Encoding: 7bit\n"
+    'Content-Disposition: attachment; filename="userdata.txt"\n'
+    "\n"
+    "#!/bin/bash\n"
+    f"wget -q -O /tmp/amazon-ssm-agent.deb {AGENT_DEB}\n"
+    "dpkg -i /tmp/amazon-ssm-agent.deb\n"
+    "--//--\n"
+)
 
 CAUSES: tuple[Cause, ...] = (
     Cause(
@@ -254,6 +287,29 @@ CAUSES: tuple[Cause, ...] = (
         apply=_set(profile="none", managed=[]),
         group="dhmc",
         real_account=False,
+    ),
+)
+
+# The second pass (docs/aws-facts.md, "The fleet's causes, second pass"), appended so the
+# causes above keep their places.
+CAUSES += (
+    Cause(
+        key="agent-not-installed",
+        title=N_("The image has no SSM Agent"),
+        hint1=N_("IAM and the network check out, yet Systems Manager has never heard of the instance and the "
+                 "runbook finds nothing wrong. Which image was it launched from, and does that image ship the agent?"),
+        hint2=N_("The instance runs Debian 12, and Debian's AMIs do not ship SSM Agent: nothing on it can register. "
+                 "Install the agent without relaunching: stop the instance, set user data that downloads and installs "
+                 "the agent's .deb at every boot (MIME multi-part with [scripts-user, always]), start it."),
+        fix=(
+            "aws ec2 stop-instances --instance-ids {instance}",
+            "aws ec2 wait instance-stopped --instance-ids {instance}",
+            "aws ec2 modify-instance-attribute --instance-id {instance} --attribute userData --value "
+            "\"$(base64 -w0 <<'EOF'\n" + INSTALL_AGENT_EVERY_BOOT + "EOF\n)\"",
+            "aws ec2 start-instances --instance-ids {instance}",
+        ),
+        anchor="fleet-agent-not-installed",
+        apply=_set(image="debian"),
     ),
 )
 

@@ -24,6 +24,9 @@ VPC_CIDR = "10.42.0.0/16"
 SUBNETS = {"public": "10.42.1.0/24", "private": "10.42.2.0/24", "nacl": "10.42.3.0/24"}
 INSTANCE_TYPE = "t3.micro"
 AMI_PARAMETER = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+#: Debian's public parameter for its latest Debian 12 AMI (docs/aws-facts.md#fleet-agent-not-installed).
+DEBIAN_AMI_PARAMETER = "/aws/service/debian/release/bookworm/latest/amd64"
+_IMAGES = {"al2023": "LatestAmiId", "debian": "DebianAmiId"}
 SEED_TAG = "ssmlab:fleet-seed"
 MEMBER_TAG = "ssmlab:fleet-member"
 INSTANCES_TAG = "ssmlab:fleet-instances"
@@ -135,12 +138,21 @@ def template(members: list[tuple[str, catalogue.Spec]], *, seed: int, name, tag_
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"ssmlab fleet (seed {seed}): instances each kept from Systems Manager by one cause",
-        "Parameters": {"LatestAmiId": {
-            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>", "Default": AMI_PARAMETER,
-            "Description": "The latest Amazon Linux 2023 AMI (SSM Agent preinstalled)"}},
+        "Parameters": _parameters({spec.image for _, spec in members}),
         "Resources": r,
         "Outputs": {f"{logical(m)}InstanceId": {"Value": {"Ref": f"{logical(m)}Instance"}} for m, _ in members},
     }
+
+
+def _parameters(images: set[str]) -> dict:
+    parameters = {"LatestAmiId": {
+        "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>", "Default": AMI_PARAMETER,
+        "Description": "The latest Amazon Linux 2023 AMI (SSM Agent preinstalled)"}}
+    if "debian" in images:
+        parameters["DebianAmiId"] = {
+            "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>", "Default": DEBIAN_AMI_PARAMETER,
+            "Description": "The latest Debian 12 AMI (no SSM Agent)"}
+    return parameters
 
 
 def _member(r: dict, member: str, spec: catalogue.Spec, name, tag_value: str) -> None:
@@ -165,7 +177,7 @@ def _member(r: dict, member: str, spec: catalogue.Spec, name, tag_value: str) ->
             "InstanceProfileName": ids["profile"], "Roles": [{"Ref": f"{n}Role"}]}}
     groups = {"blocked": "BlockedSecurityGroup"}.get(spec.security_group, "FleetSecurityGroup")
     instance = {
-        "ImageId": {"Ref": "LatestAmiId"}, "InstanceType": INSTANCE_TYPE,
+        "ImageId": {"Ref": _IMAGES[spec.image]}, "InstanceType": INSTANCE_TYPE,
         "SubnetId": {"Ref": _SUBNET_IDS[spec.subnet]}, "SecurityGroupIds": [{"Ref": groups}],
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": spec.imds},
         "Tags": _tags(tag_value, Name=ids["instance_name"], **{MEMBER_TAG: member}),

@@ -5,6 +5,9 @@ concern, each extension citing the AWS behaviour it reproduces (docs/aws-facts.m
 with its sources):
 
 - ``ec2_corrections``  the default VPC's internet gateway and route, as AWS creates them.
+- ``public_images``    Debian 12's public AMI and SSM parameter, which moto lacks.
+- ``instance_state``   what an instance keeps between commands and boots (files, the
+                       agent installed and enabled, user data already run).
 - ``iam_corrections``  CreateRole validation, AssumeRole honouring trust policies,
                        RemoveRoleFromInstanceProfile's NoSuchEntity, SSM's
                        AccessDeniedException on the JSON protocol.
@@ -51,7 +54,7 @@ import sys
 # agents, then commands: when the clock moves, agents catch up before commands are
 # delivered. Imported by name in install(), so importing the package loads none of them.
 _PATCH_MODULES = (
-    "ec2_corrections", "iam_corrections", "iam_simulator", "ssm_api", "ssm_more", "sts_corrections", "cfn_corrections",
+    "ec2_corrections", "public_images", "iam_corrections", "iam_simulator", "ssm_api", "ssm_more", "sts_corrections", "cfn_corrections",
     "session_shell", "clock", "agent", "commands",
     "automation",  # after ssm_api: the Automation handlers on the same response class
 )

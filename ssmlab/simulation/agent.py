@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import _moto, policy
+from . import _moto, instance_state, policy
 from .world import service_setting_value
 
 # The version the simulated agent reports: the newest release in the agent's
@@ -234,6 +234,11 @@ def platform_of(image_name: str | None) -> dict[str, Any]:
         match = re.match(r"amzn-ec2-macos-(\d+(?:\.\d+)*)", lower)
         facts.update(type="MacOS", name="macOS", version=match.group(1) if match else None)
         facts["agent"] = bool(match)
+    elif lower.startswith("debian-"):
+        # Debian's AMIs: debian-12-amd64-20251006-2257. Not in AWS's list of AMIs with SSM
+        # Agent preinstalled (docs/aws-facts.md#fleet-agent-not-installed).
+        match = re.match(r"debian-(\d+)-", lower)
+        facts.update(name="Debian GNU/Linux", version=match.group(1) if match else None)
     elif "ubuntu" in lower:
         match = re.search(r"ubuntu-\w+-(\d\d\.\d\d)-.*-(\d{8})", lower)
         facts.update(name="Ubuntu", version=match.group(1) if match else None)
@@ -530,40 +535,19 @@ def _instance_facts(ec2, instance, account_id: str, region: str) -> dict[str, An
         "imdsv2_required": getattr(metadata, "http_tokens", "optional") == "required",
         "computer_name": computer_name,
         "ip_address": instance.private_ip,
-        "user_data_stops_agent": user_data_stops_agent(getattr(instance, "user_data", None)),
+        # Installed: as the image ships it, until a script on the instance changes it
+        # (instance_state; docs/aws-facts.md#instance-machine).
+        "agent_installed": instance_state.get(account_id, region, instance.id).installed(platform["agent"]),
     }
-
-
-_STOPS_AGENT = re.compile(r"^\s*(sudo\s+)?systemctl\s+(stop|disable\s+--now)\s+amazon-ssm-agent\b", re.M)
-
-
-def user_data_stops_agent(user_data) -> bool:
-    """Whether the instance's user data is a shell script that stops the agent. cloud-init
-    runs such a script once per instance, at the first boot (its scripts-user module,
-    frequency per-instance), so a reboot starts the agent as usual
-    (docs/aws-facts.md#fleet-agent-stopped)."""
-    import base64
-    import binascii
-
-    if isinstance(user_data, (list, tuple)):
-        user_data = user_data[0] if user_data else None
-    if not user_data:
-        return False
-    if hasattr(user_data, "as_bytes"):  # moto's Base64EncodedString
-        user_data = user_data.as_bytes()
-    raw = user_data.encode() if isinstance(user_data, str) else bytes(user_data)
-    try:
-        text = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        text = raw.decode("utf-8", "replace")
-    return text.startswith("#!") and bool(_STOPS_AGENT.search(text))
 
 
 def _state_checks(facts: dict[str, Any], region: str) -> list[Check]:
     running = facts["state"] == "running"
-    platform = facts["platform"]
-    if platform["agent"]:
+    platform = dict(facts["platform"], agent=facts["agent_installed"])
+    if facts["agent_installed"] and facts["platform"]["agent"]:
         agent_detail = f"AMI {facts['image_name']} ships SSM Agent; the service runs"
+    elif facts["agent_installed"]:
+        agent_detail = "SSM Agent was installed on the instance; the service runs"
     else:
         agent_detail = (
             f"AMI {facts['image_name'] or facts['image_id']} does not ship SSM Agent"
@@ -752,7 +736,7 @@ def assess(account_id: str, region: str, instance_id: str) -> Attempt | None:
         checks.append(Check(CHECK_REGISTRATION, False, "no credentials to call ssm:UpdateInstanceInformation with"))
 
     running = facts["state"] == "running"
-    if not (running and facts["platform"]["agent"]):
+    if not (running and facts["agent_installed"]):
         outcome = NOT_RUNNING
     elif not facts["imds_enabled"]:
         outcome = NO_IDENTITY
@@ -869,13 +853,14 @@ def hibernation_pings():
 class AgentPhase:
     """The agent's states (names as the lab shows them)."""
 
-    OFF = "Off"  # instance not running, or no agent on the AMI
+    OFF = "Off"  # instance not running
+    NOT_INSTALLED = "Not installed"  # running, but no agent on it (the image lacks it)
     BOOTING = "Booting"  # the OS is starting; the agent service starts at the end
     REGISTERING = "Registering"  # first credential retrieval and UpdateInstanceInformation
     ONLINE = "Online"  # registered; health pings every PING_SECONDS
     SLEEPING = "Sleeping"  # the credential refresher's back-off between retries
     HIBERNATING = "Hibernating"  # worker started but its health ping was refused
-    STOPPED = "Stopped"  # the agent service was stopped on a running instance
+    STOPPED = "Stopped"  # the agent service was stopped (or not enabled) on a running instance
 
 
 class AgentMachine:
@@ -906,40 +891,60 @@ class AgentMachine:
         self.log.extend(more)
 
     def boot(self, at: datetime) -> None:
-        """The instance (re)starts: the agent service starts BOOT_SECONDS later."""
+        """The instance (re)starts: BOOT_SECONDS later systemd starts the agent's service
+        (when installed and enabled) and cloud-init runs the user data."""
         self.phase, self.due = AgentPhase.BOOTING, at + timedelta(seconds=BOOT_SECONDS)
         self.retries = 0
         self._hibernation = None
+        self._os_boot = True
+
+    def _running(self) -> bool:
+        return self.phase not in (AgentPhase.OFF, AgentPhase.STOPPED, AgentPhase.NOT_INSTALLED)
 
     def stop_service(self, at: datetime) -> None:
         """``systemctl stop amazon-ssm-agent``: no more pings until it starts again."""
-        if self.phase != AgentPhase.OFF:
+        if self._running() and self.phase != AgentPhase.BOOTING:
             self._write(at, "INFO", "[amazon-ssm-agent] Stopping Core Agent")
+        if self.phase != AgentPhase.OFF and self.phase != AgentPhase.NOT_INSTALLED:
             self.phase, self.due = AgentPhase.STOPPED, None
 
     def start_service(self, at: datetime) -> None:
-        if self.phase == AgentPhase.STOPPED:
+        """``systemctl start amazon-ssm-agent`` (or a package's install script): the agent
+        starts now."""
+        if self.phase in (AgentPhase.STOPPED, AgentPhase.NOT_INSTALLED):
             self.phase, self.due = AgentPhase.BOOTING, at
+            self._os_boot = False
 
     def power_off(self) -> None:
         self.phase, self.due = AgentPhase.OFF, None
 
     def _start_agent(self, at: datetime) -> None:
-        self.boots += 1
-        self.boot_log_start = len(self.log)
-        os_name = "linux" if (self.attempt and self.attempt.facts["platform"]["type"] == "Linux") else "windows"
-        # core/app/agent.go:66-68
-        self._write(at, "INFO", f"[amazon-ssm-agent] amazon-ssm-agent - v{AGENT_VERSION}")
-        self._write(at, "INFO", f"[amazon-ssm-agent] OS: {os_name}, Arch: amd64")
-        self._write(at, "INFO", "[amazon-ssm-agent] Starting Core Agent")
-        if self.boots == 1 and self.attempt is not None and self.attempt.facts.get("user_data_stops_agent"):
-            # User data runs once per instance, at its first boot (docs/aws-facts.md#fleet-agent-stopped).
-            self.stop_service(at)
-            return
-        if self.attempt is not None and self.attempt.outcome != NO_IDENTITY:
+        """The end of a boot, or a service start: the agent starts if it is installed (and,
+        at a boot, enabled); at a boot cloud-init then runs the user data, which may stop,
+        install or start it (docs/aws-facts.md#instance-machine)."""
+        os_boot, self._os_boot = getattr(self, "_os_boot", False), False
+        facts = self.attempt.facts
+        lasting = instance_state.get(self.account_id, self.region, self.instance_id)
+        starts = facts["agent_installed"] and (lasting.service_enabled or not os_boot)
+        if starts:
+            self.boots += 1
+            self.boot_log_start = len(self.log)
+            os_name = "linux" if facts["platform"]["type"] == "Linux" else "windows"
+            # core/app/agent.go:66-68
+            self._write(at, "INFO", f"[amazon-ssm-agent] amazon-ssm-agent - v{AGENT_VERSION}")
+            self._write(at, "INFO", f"[amazon-ssm-agent] OS: {os_name}, Arch: amd64")
+            self._write(at, "INFO", "[amazon-ssm-agent] Starting Core Agent")
+            self.phase = AgentPhase.REGISTERING
+        else:
+            self.phase = AgentPhase.STOPPED if facts["agent_installed"] else AgentPhase.NOT_INSTALLED
+            self.due = None
+        if os_boot:
+            instance_state.run_boot_scripts(self, at)  # cloud-init (instance_shell.cloud_init)
+        if not starts or self.phase != AgentPhase.REGISTERING:
+            return  # stopped by the user data, or started by it: the world runs that start next
+        if self.attempt.outcome != NO_IDENTITY:
             self._register(at)
         self._write(at, "INFO", "[CredentialRefresher] Starting credentials refresher loop")
-        self.phase = AgentPhase.REGISTERING
         self._retrieve(at)
 
     def _register(self, at: datetime) -> None:
@@ -1097,8 +1102,7 @@ class World:
                         machine = self.machine(account_id, region, instance.id)
                         running = instance.state == "running"
                         if running and machine.phase == AgentPhase.OFF:
-                            if platform_of(getattr(ec2.amis.get(instance.image_id), "name", None))["agent"]:
-                                machine.boot(since)
+                            machine.boot(since)  # the OS boots, with or without an agent
                         elif not running and machine.phase != AgentPhase.OFF:
                             machine.power_off()
             while True:
@@ -1168,7 +1172,11 @@ def observe(account_id: str, region: str, instance_id: str) -> AgentState:
             log=(),
             instance_state="absent",
         )
-    now = _now()
+    return _state_of(machine, attempt, _now())
+
+
+def _state_of(machine: "AgentMachine", attempt: Attempt, now: datetime) -> AgentState:
+    account_id, region, instance_id = machine.account_id, machine.region, machine.instance_id
     facts = attempt.facts
     running = facts["state"] == "running"
     ping = machine.ping_status(now) if running else None
@@ -1187,8 +1195,8 @@ def observe(account_id: str, region: str, instance_id: str) -> AgentState:
         instance_role_name=attempt.instance_role.name if attempt.instance_role is not None else None,
         instance_role_id=attempt.instance_role.id if attempt.instance_role is not None else None,
         instance_state=facts["state"],
-        agent_installed=facts["platform"]["agent"],
-        agent_version=AGENT_VERSION if facts["platform"]["agent"] else None,
+        agent_installed=facts["agent_installed"],
+        agent_version=AGENT_VERSION if facts["agent_installed"] else None,
         platform_type=facts["platform"]["type"],
         platform_name=facts["platform"]["name"],
         platform_version=facts["platform"]["version"],
@@ -1245,3 +1253,4 @@ def install() -> None:
 
 def reset() -> None:
     WORLD.reset()
+    instance_state.reset()  # the instances' disks go with the lab

@@ -162,7 +162,9 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
     followed by the agent's log; ``table=False`` leaves the table out (the log and the
     verdict only)."""
     state = agent.observe(account_id, region, instance_id)
-    prompt = f"[ec2-user@{(state.computer_name or instance_id).split('.')[0]} ~]$ sudo ssm-cli get-diagnostics --output table\n"
+    # The image's default user: admin on Debian's AMIs (Debian wiki, Cloud/AmazonEC2Image), ec2-user on Amazon Linux.
+    user = "admin" if state.platform_name == "Debian GNU/Linux" else "ec2-user"
+    prompt = f"[{user}@{(state.computer_name or instance_id).split('.')[0]} ~]$ sudo ssm-cli get-diagnostics --output table\n"
     if state.instance_state == "absent":
         return f"ssmlab: no instance {instance_id} in the offline lab's Region {region}.\n"
     if state.instance_state != "running":
@@ -176,9 +178,11 @@ def diagnose(account_id: str, region: str, instance_id: str, *, table: bool = Tr
             + "sudo: ssm-cli: command not found\n"
             + f"\nThe AMI ({state.image_name}) does not ship SSM Agent, so there is no ssm-cli and no agent log "
             "(AWS doc: Find AMIs with the SSM Agent preinstalled).\n"
+            + "\n" + _("ssmlab: {instance_id} is NOT registered with Systems Manager: {why}").format(
+                instance_id=instance_id, why=_why_not(state)) + "\n"
         )
     out = (prompt + render_table(rows(state)) + "\n") if table else ""
-    out += "[ec2-user@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n"
+    out += f"[{user}@~]$ sudo tail /var/log/amazon/ssm/amazon-ssm-agent.log\n"
     out += "\n".join(state.log) + "\n"
     verdict = (
         "\n" + _("ssmlab: {instance_id} is registered with Systems Manager (PingStatus {ping}{source}).").format(

@@ -25,6 +25,8 @@
   interface endpoint (EC2 API reference, ModifyVpcEndpoint, ``PrivateDnsEnabled``); moto
   5.2 ignores the parameter, so the fleet's "endpoints without private DNS" could never be
   fixed (docs/aws-facts.md#fleet-endpoints-without-private-dns).
+- ``ModifyInstanceAttribute`` of ``userData`` on an instance that is not stopped: AWS answers
+  ``IncorrectInstanceState``; moto changes it (docs/aws-facts.md#fleet-agent-not-installed).
 """
 
 from __future__ import annotations
@@ -59,8 +61,23 @@ def install() -> None:
     _invalid_instance_profile_name_in_ec2s_words()
     _imdsv2_for_images_that_require_it()
     _private_dns_of_an_endpoint_can_change()
-    wrap_methods([(EC2Backend, "replace_iam_instance_profile_association", _replaced_with_a_new_association)])
+    wrap_methods([(EC2Backend, "replace_iam_instance_profile_association", _replaced_with_a_new_association),
+                  (EC2Backend, "modify_instance_attribute", _user_data_only_while_stopped)])
     _installed = True
+
+
+def _user_data_only_while_stopped(original):
+    """EC2 changes an instance's user data only while it is stopped: otherwise
+    IncorrectInstanceState, "The instance 'ID' is not in the 'stopped' state."
+    (docs/aws-facts.md#fleet-agent-not-installed); moto changes it at any time."""
+    from ._moto import EC2ClientError
+
+    def modify_instance_attribute(self, instance_id, key, value, *args, **kwargs):
+        if key == "user_data" and self.get_instance(instance_id).state != "stopped":
+            raise EC2ClientError("IncorrectInstanceState", f"The instance '{instance_id}' is not in the 'stopped' state.")
+        return original(self, instance_id, key, value, *args, **kwargs)
+
+    return modify_instance_attribute
 
 
 def _private_dns_of_an_endpoint_can_change() -> None:

@@ -16,6 +16,7 @@ docs/aws-facts.md#instance-shell-and-imds.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -153,7 +154,72 @@ def curl(shell: InstanceShell, args: list[str]) -> Result:
         message = f"curl: (28) Failed to connect to {host} port {port} after 133160 ms: Couldn't connect to server\n"
         head = "" if silent else _progress(0, timed_out=True)
         return Result("", head + (message if (not silent or show_error) else ""), 28)
-    return shell._not_simulated(f"the host {host} (curl reaches only instance metadata offline)")
+    package = agent_package(url)
+    if package is None:
+        return shell._not_simulated(f"the host {host} (curl reaches only instance metadata and SSM Agent's "
+                                    "download offline)")
+    if output and output != "-":
+        if output != "/dev/null":
+            shell.files[shell._path(output)] = package
+        return Result("", "" if silent else _progress(len(package)), 0)
+    return Result(package, "" if silent else _progress(len(package)), 0)
+
+
+# ---------------------------------------------------------------------------------------
+# SSM Agent's download (docs/aws-facts.md#fleet-agent-not-installed)
+
+#: AWS's download locations of the agent's Debian package: the global bucket and the
+#: Region's own (SSM User Guide, "Manually installing SSM Agent on Debian Server instances").
+_AGENT_PACKAGE = re.compile(
+    r"https://(?:s3\.amazonaws\.com/ec2-downloads-windows/SSMAgent"
+    r"|s3\.[a-z0-9-]+\.amazonaws\.com/amazon-ssm-[a-z0-9-]+"
+    r"|amazon-ssm-[a-z0-9-]+\.s3\.[a-z0-9-]+\.amazonaws\.com)"
+    r"/(?:latest|\d+\.\d+\.\d+\.\d+)/debian_amd64/amazon-ssm-agent\.deb"
+)
+#: What the lab stores for the downloaded package: an ar archive's magic, as every .deb
+#: starts (deb(5)), then the lab's note; ``dpkg -i`` reads it back.
+PACKAGE_MAGIC = "!<arch>\n"
+
+
+def agent_package(url: str) -> str | None:
+    """The agent's .deb as the lab stores it, when ``url`` is one of AWS's download URLs."""
+    if not _AGENT_PACKAGE.fullmatch(url):
+        return None
+    return f"{PACKAGE_MAGIC}(ssmlab: the amazon-ssm-agent {agent.AGENT_VERSION}-1 package for Debian, amd64)\n"
+
+
+def wget(shell: InstanceShell, args: list[str]) -> Result:
+    """GNU Wget 1.21 (Debian 12): ``wget [-q] [-O FILE] URL`` for the agent's package."""
+    quiet, output, urls = False, None, []
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-q", "--quiet"):
+            quiet = True
+        elif arg in ("-O", "--output-document") and rest:
+            output = rest.pop(0)
+        elif arg.startswith("-"):
+            return shell._not_simulated(f"`wget {arg}`")
+        else:
+            urls.append(arg)
+    if not urls:
+        return Result("", "wget: missing URL\nUsage: wget [OPTION]... [URL]...\n\n"
+                          "Try `wget --help' for more options.\n", 1)
+    url = urls[0]
+    host = urlsplit(url).hostname or ""
+    stamp = shell.now().strftime("%Y-%m-%d %H:%M:%S")
+    head = f"--{stamp}--  {url}\n"
+    if not reachable(shell, host):
+        return Result("", "" if quiet else head + f"Connecting to {host} ({host})|:443... failed: Connection timed out.\n", 4)
+    package = agent_package(url)
+    if package is None:
+        return shell._not_simulated(f"the host {host} (wget reaches only SSM Agent's download offline)")
+    name = output or url.rsplit("/", 1)[-1]
+    if name != "-":
+        shell.files[shell._path(name)] = package
+    err = "" if quiet else (head + "HTTP request sent, awaiting response... 200 OK\n"
+                            f"Saving to: \u2018{name}\u2019\n\n\u2018{name}\u2019 saved\n\n")
+    return Result(package if name == "-" else "", err, 0)
 
 
 def _progress(size: int, timed_out: bool = False) -> str:

@@ -21,6 +21,7 @@ parameter of ``InstanceShell``.
 from __future__ import annotations
 
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -29,6 +30,7 @@ import importlib.util
 import sys
 
 from . import imds as imds_module
+from . import instance_state
 from .shell_result import KERNEL, Result
 
 
@@ -82,7 +84,11 @@ SIMULATED = {
     "grep": "-i -v -c -q -n -E -F -o, on stdin or files", "head": "-n N, -N", "tail": "-n N, -N",
     "wc": "-l -w -c", "id": "the user's uid, gid, groups", "whoami": "the user",
     "hostname": "the private DNS name", "uname": "-a -r -s -n -m", "uptime": "since launch",
-    "date": "the lab's clock (UTC)", "systemctl": "status amazon-ssm-agent",
+    "date": "the lab's clock (UTC)",
+    "systemctl": "status, is-active, is-enabled, start, stop, restart, enable, disable amazon-ssm-agent",
+    "rm": "-f -r, files in the directories the lab models",
+    "wget": "-q -O FILE, SSM Agent's package from AWS's download URLs",
+    "dpkg": "-i FILE (Debian), SSM Agent's package",
     "env": "the exported variables", "printenv": "the exported variables",
     "which": "/usr/bin/NAME for the commands it knows", "unset": "builtin",
     "sleep": "returns at once", "sudo": "runs the command as root",
@@ -126,6 +132,20 @@ OS_RELEASE = {
         'SUPPORT_END="2026-06-30"\n'
     ),
 }
+# Debian 12's /etc/os-release (base-files 12.4+deb12u*).
+OS_RELEASE["12"] = (
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'
+    'NAME="Debian GNU/Linux"\n'
+    'VERSION_ID="12"\n'
+    'VERSION="12 (bookworm)"\n'
+    'VERSION_CODENAME=bookworm\n'
+    'ID=debian\n'
+    'HOME_URL="https://www.debian.org/"\n'
+    'SUPPORT_URL="https://www.debian.org/support"\n'
+    'BUG_REPORT_URL="https://bugs.debian.org/"\n'
+)
+
+
 class _Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
@@ -198,7 +218,10 @@ class InstanceShell:
         }
         self.exported: set[str] = set(self.variables)
         self.last_code = 0
-        self.files = _files(state, self.facts)
+        # The image's files as the lab builds them now, under what scripts wrote or removed:
+        # that layer is the instance's own (instance_state), kept across shells and boots.
+        self.machine = instance_state.get(state.account_id, state.region, state.instance_id)
+        self.files = _FileSystem(_files(state, self.facts), self.machine.files)
         self._source = ""
         self._pending_stderr: list[str] = []
         self._pos = 0
@@ -552,7 +575,14 @@ class InstanceShell:
         for name, value in assignments:
             self.variables[name] = value
         stdin, problem = self._input_redirect(redirects, stdin)
+        problem = problem or self._output_target_problem(redirects)
         if problem:
+            # bash opens the redirections first: the command does not run (bash(1), REDIRECTION).
+            for name, old in saved.items():
+                if old is None:
+                    self.variables.pop(name, None)
+                else:
+                    self.variables[name] = old
             return Result("", pre_err + problem, 1)
         try:
             result = self._dispatch(words, stdin)
@@ -592,6 +622,23 @@ class InstanceShell:
                     return stdin, f"{self._prefix()}{path}: No such file or directory\n"
                 stdin = content
         return stdin, ""
+
+    def _output_targets(self, redirects) -> list[tuple[str, str]]:
+        """(as written, absolute path) of each file an output redirection writes."""
+        targets = []
+        for redirect in redirects:
+            if redirect.type in ("<", "<<") or isinstance(redirect.output, int):
+                continue
+            target = "".join(self._expand(redirect.output, split=False))
+            if target != "/dev/null":
+                targets.append((target, self._path(target)))
+        return targets
+
+    def _output_target_problem(self, redirects) -> str:
+        for target, path in self._output_targets(redirects):
+            if not instance_state.writable_by(self.user, path):
+                return f"{self._prefix()}{target}: Permission denied\n"
+        return ""
 
     def _output_redirect(self, redirects, result: Result) -> Result:
         stdout, stderr = result.stdout, result.stderr
@@ -843,16 +890,85 @@ class InstanceShell:
             f" {now:%H:%M:%S} up {since},  {users} user{'s' if users != 1 else ''},  load average: 0.00, 0.00, 0.00\n", "", 0
         )
 
+    # -- the agent's service (docs/aws-facts.md#instance-machine) ----------------------------
+    _UNITS = ("amazon-ssm-agent", "amazon-ssm-agent.service")
+    _UNIT = "amazon-ssm-agent.service"
+
+    def _agent_machine(self):
+        from . import agent
+
+        return agent.WORLD.machine(self.state.account_id, self.state.region, self.state.instance_id)
+
+    def _service_time(self) -> datetime:
+        """When a service change happens: the shell's clock when given one (cloud-init at a
+        boot), else the lab clock the agent runs on."""
+        if self.now is not _now:
+            return self.now()
+        from . import clock
+
+        return clock.now()
+
+    def _agent_installed(self) -> bool:
+        if self.machine.agent_installed is not None:
+            return self.machine.agent_installed
+        return bool(self.state.agent_installed)
+
+    def _agent_active(self) -> bool:
+        from . import agent
+
+        return self._agent_installed() and self._agent_machine().phase not in (
+            agent.AgentPhase.OFF, agent.AgentPhase.STOPPED, agent.AgentPhase.NOT_INSTALLED)
+
     def _cmd_systemctl(self, args, stdin):
+        now_flag = "--now" in args
         words = [a for a in args if not a.startswith("-")]
-        if len(words) == 2 and words[0] in ("status", "is-active") and words[1] in ("amazon-ssm-agent", "amazon-ssm-agent.service"):
-            running = self.state.agent_installed
-            if words[0] == "is-active":
+        if len(words) != 2 or words[1] not in self._UNITS:
+            return self._not_simulated("`systemctl " + " ".join(args) + "`")
+        verb, unit = words[0], self._UNIT
+        installed = self._agent_installed()
+        if verb in ("status", "is-active"):
+            running = self._agent_active()
+            if verb == "is-active":
                 return Result("active\n" if running else "inactive\n", "", 0 if running else 3)
-            if not running:
-                return Result("", "Unit amazon-ssm-agent.service could not be found.\n", 4)
-            return Result(_systemctl_status(self.state, self.facts, self.now(), self.user == "root"), "", 0)
-        return self._not_simulated("`systemctl " + " ".join(args) + "`")
+            if not installed:
+                return Result("", f"Unit {unit} could not be found.\n", 4)
+            text = _systemctl_status(self.state, self.facts, self.now(), self.user == "root",
+                                     running=running, enabled=self.machine.service_enabled)
+            return Result(text, "", 0 if running else 3)
+        if verb == "is-enabled":
+            if not installed:
+                return Result("", f"Failed to get unit file state for {unit}: No such file or directory\n", 1)
+            enabled = self.machine.service_enabled
+            return Result("enabled\n" if enabled else "disabled\n", "", 0 if enabled else 1)
+        if verb not in ("start", "stop", "restart", "enable", "disable"):
+            return self._not_simulated("`systemctl " + " ".join(args) + "`")
+        unit_verb = verb in ("enable", "disable")
+        if self.user != "root":
+            # systemd asks polkit; a script has no agent to answer it (systemctl(1), --no-ask-password).
+            if unit_verb:
+                return Result("", f"Failed to {verb} unit: Interactive authentication required.\n", 1)
+            return Result("", f"Failed to {verb} {unit}: Interactive authentication required.\n"
+                              f"See system logs and 'systemctl status {unit}' for details.\n", 1)
+        if not installed:
+            if unit_verb:
+                return Result("", f"Failed to {verb} unit: Unit file {unit} does not exist.\n", 1)
+            return Result("", f"Failed to {verb} {unit}: Unit {unit} not found.\n", 5)
+        machine, at = self._agent_machine(), self._service_time()
+        wants = f"/etc/systemd/system/multi-user.target.wants/{unit}"
+        err = ""
+        if verb == "enable":
+            if not self.machine.service_enabled:
+                err = f"Created symlink {wants} \u2192 {_unit_file(self.state)}.\n"
+            self.machine.service_enabled = True
+        elif verb == "disable":
+            if self.machine.service_enabled:
+                err = f'Removed "{wants}".\n'
+            self.machine.service_enabled = False
+        if verb in ("stop", "restart") or (verb == "disable" and now_flag):
+            machine.stop_service(at)
+        if verb in ("start", "restart") or (verb == "enable" and now_flag):
+            machine.start_service(at)
+        return Result("", err, 0)
 
     # -- files ----------------------------------------------------------------------------------
     def _read(self, name: str, path: str) -> tuple[str | None, Result | None]:
@@ -876,6 +992,45 @@ class InstanceShell:
                 code = problem.exit_code
             else:
                 out.append(content)
+        return Result("".join(out), "".join(err), code)
+
+    def _cmd_rm(self, args, stdin):
+        flags, paths = set(), []
+        for arg in args:
+            if arg.startswith("-") and len(arg) > 1:
+                flags |= set(arg[1:])
+            else:
+                paths.append(arg)
+        if flags - set("frv"):
+            return self._not_simulated("`rm " + " ".join(args) + "`")
+        if not paths:
+            if "f" in flags:
+                return Result("", "", 0)
+            return Result("", "rm: missing operand\nTry 'rm --help' for more information.\n", 1)
+        out, err, code = [], [], 0
+        for arg in paths:
+            path = self._path(arg)
+            parent = path.rsplit("/", 1)[0] or "/"
+            if path in self.files:
+                if not instance_state.writable_by(self.user, path):
+                    err.append(f"rm: cannot remove '{arg}': Permission denied\n")
+                    code = 1
+                    continue
+                del self.files[path]
+                if "v" in flags:
+                    out.append(f"removed '{arg}'\n")
+            elif path in _directories(self.files) or _is_modelled_dir(path):
+                if "r" not in flags:
+                    err.append(f"rm: cannot remove '{arg}': Is a directory\n")
+                    code = 1
+                else:
+                    return self._not_simulated(f"removing the directory {path}")
+            elif _under_modelled_dir(path) or _is_modelled_dir(parent) or parent in _directories(self.files):
+                if "f" not in flags:
+                    err.append(f"rm: cannot remove '{arg}': No such file or directory\n")
+                    code = 1
+            else:
+                return self._not_simulated(f"the file {path}")
         return Result("".join(out), "".join(err), code)
 
     def _cmd_ls(self, args, stdin):
@@ -1037,7 +1192,7 @@ class InstanceShell:
     def _cmd_ssm_cli(self, args, stdin):
         # ssm-cli ships with the agent (aws/amazon-ssm-agent agent/cli/diagnostics); the
         # table is the one ``lab.diagnose`` prints (simulation/diagnostics.py).
-        if not self.state.agent_installed:
+        if not self._agent_installed():
             return self._not_found("ssm-cli")
         if args == ["get-diagnostics", "--output", "table"]:
             from .diagnostics import render_table, rows
@@ -1051,10 +1206,82 @@ class InstanceShell:
 
         return instance_aws.curl(self, args)
 
+    def _cmd_wget(self, args, stdin):
+        from . import instance_aws
+
+        return instance_aws.wget(self, args)
+
+    # -- packages (Debian) ----------------------------------------------------------------------
+    def _cmd_dpkg(self, args, stdin):
+        """``dpkg -i FILE`` of the agent's package, with its maintainer scripts
+        (packaging/ubuntu/preinst, postinst: the unit is enabled and started)."""
+        from . import agent, instance_aws
+
+        if self.state.platform_name != "Debian GNU/Linux":
+            return self._not_found("dpkg")
+        if len(args) != 2 or args[0] not in ("-i", "--install"):
+            return self._not_simulated("`dpkg " + " ".join(args) + "` (simulated: dpkg -i FILE.deb)")
+        if self.user != "root":
+            return Result("", "dpkg: error: requested operation requires superuser privilege\n", 2)
+        arg = args[1]
+        content = self.files.get(self._path(arg))
+        if content is None:
+            return Result("", f"dpkg: error: cannot access archive '{arg}': No such file or directory\n", 2)
+        if not content.startswith(instance_aws.PACKAGE_MAGIC) or "amazon-ssm-agent" not in content:
+            return Result("", f"dpkg-deb: error: '{arg}' is not a Debian format archive\n"
+                              f"dpkg: error processing archive {arg} (--install):\n"
+                              " dpkg-deb --control subprocess returned error exit status 2\n"
+                              f"Errors were encountered while processing:\n {arg}\n", 1)
+        version = f"{agent.AGENT_VERSION}-1"
+        again = self._agent_installed()
+        out = [] if again else ["Selecting previously unselected package amazon-ssm-agent.\n"]
+        out += [f"Preparing to unpack {arg} ...\n", "Preparing for install\n", "-> Systemd detected\n",
+                f"Unpacking amazon-ssm-agent ({version}) {'over (' + version + ') ' if again else ''}...\n",
+                f"Setting up amazon-ssm-agent ({version}) ...\n", "Starting agent\n"]
+        if not again:
+            self.machine.service_enabled = False  # the unit arrives with the package
+        self.machine.agent_installed = True
+        enable = self._cmd_systemctl(["enable", "amazon-ssm-agent"], "")
+        self._cmd_systemctl(["start", "amazon-ssm-agent"], "")
+        return Result("".join(out), enable.stderr, 0)
+
     def _cmd_aws(self, args, stdin):
         from . import instance_aws
 
         return instance_aws.aws(self, args, stdin)
+
+
+def cloud_init(machine, at: datetime) -> None:
+    """cloud-init at the end of a boot: its ``scripts-user`` module runs the user data's
+    scripts as root through the instance's shell, once per instance (at the first boot),
+    or at every boot when the user data's cloud-config says ``[scripts-user, always]``.
+    What they print goes to /var/log/cloud-init-output.log (docs/aws-facts.md#instance-machine)."""
+    from . import agent
+
+    ec2, _, _ = agent._backends(machine.account_id, machine.region)
+    instance = agent._find_instance(ec2, machine.instance_id)
+    if instance is None:
+        return
+    lasting = instance_state.get(machine.account_id, machine.region, machine.instance_id)
+    data = instance_state.user_data_parts(getattr(instance, "user_data", None))
+    first = not lasting.user_data_ran
+    lasting.user_data_ran = True
+    if not (first or data.every_boot):
+        return
+    output = []
+    if data.unmodelled:
+        output.append(f"ssmlab: cloud-init here does not model {data.unmodelled}; it is not run\n")
+    for script in data.scripts:
+        shell = InstanceShell(agent._state_of(machine, machine.attempt, at), user="root", now=lambda: at)
+        result = shell.run_script(script)
+        output.append(result.stdout + result.stderr)
+    if output:
+        log = "/var/log/cloud-init-output.log"
+        lasting.files[log] = (lasting.files.get(log) or "") + "".join(output)
+
+
+
+instance_state.set_boot_scripts(cloud_init)
 
 
 class _Unparsable(Exception):
@@ -1148,6 +1375,46 @@ def _listing(files: dict[str, str], path: str) -> list[str] | None:
     return sorted(entries)
 
 
+class _FileSystem(MutableMapping):
+    """The files a shell sees: the instance's own layer (written text, or None where a file
+    was removed) over the image's files as the lab builds them for this shell."""
+
+    def __init__(self, base: dict[str, str], layer: dict[str, str | None]) -> None:
+        self.base, self.layer = base, layer
+
+    def __getitem__(self, path: str) -> str:
+        if path in self.layer:
+            value = self.layer[path]
+            if value is None:
+                raise KeyError(path)
+            return value
+        return self.base[path]
+
+    def __setitem__(self, path: str, text: str) -> None:
+        self.layer[path] = text
+
+    def __delitem__(self, path: str) -> None:
+        if path not in self:
+            raise KeyError(path)
+        self.layer[path] = None
+
+    def __iter__(self):
+        seen = set()
+        for path in list(self.layer) + list(self.base):
+            if path not in seen:
+                seen.add(path)
+                if path in self:
+                    yield path
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __contains__(self, path) -> bool:
+        if path in self.layer:
+            return self.layer[path] is not None
+        return path in self.base
+
+
 def _files(state, facts) -> dict[str, str]:
     log = "".join(line + "\n" for line in getattr(state, "log", ()))
     errors = "".join(
@@ -1170,7 +1437,8 @@ def _files(state, facts) -> dict[str, str]:
     text = OS_RELEASE.get(getattr(state, "platform_version", None) or "")
     if text:
         files["/etc/os-release"] = text
-        files["/etc/system-release"] = text.split('PRETTY_NAME="', 1)[1].split('"', 1)[0] + " release\n"
+        if getattr(state, "platform_name", None) == "Amazon Linux":  # Debian has no /etc/system-release
+            files["/etc/system-release"] = text.split('PRETTY_NAME="', 1)[1].split('"', 1)[0] + " release\n"
     return files
 
 
@@ -1234,16 +1502,32 @@ _SEELOG_TEMPLATE = """<seelog type="adaptive" mininterval="2000000" maxinterval=
 """
 
 
-def _systemctl_status(state, facts, now: datetime, with_journal: bool) -> str:
+def _unit_file(state) -> str:
+    """Where the package puts the unit: the rpm in /etc/systemd/system
+    (packaging/linux/amazon-ssm-agent.spec), the .deb in /lib/systemd/system
+    (Tools/src/create_deb.sh:28,41)."""
+    if getattr(state, "platform_name", None) == "Debian GNU/Linux":
+        return "/lib/systemd/system/amazon-ssm-agent.service"
+    return "/etc/systemd/system/amazon-ssm-agent.service"
+
+
+def _systemctl_status(state, facts, now: datetime, with_journal: bool, *, running: bool = True,
+                      enabled: bool = True) -> str:
     """systemd 252's ``systemctl status`` for the rpm's unit (/etc/systemd/system, from
-    packaging/linux/amazon-ssm-agent.spec), running since the instance booted."""
+    packaging/linux/amazon-ssm-agent.spec), running since the instance booted; stopped,
+    ``inactive (dead)``."""
     since = facts.launched
     elapsed = max(0, int((now - since).total_seconds()))
     ago = f"{elapsed // 60}min ago" if elapsed >= 60 else f"{elapsed}s ago"
     host = state.computer_name or facts.private_dns
+    preset = "enabled" if _unit_file(state).startswith("/lib/") else "disabled"  # Debian enables by default
+    loaded = f"     Loaded: loaded ({_unit_file(state)}; {'enabled' if enabled else 'disabled'}; preset: {preset})"
+    if not running:
+        return "\n".join(["\u25cb amazon-ssm-agent.service - amazon-ssm-agent", loaded,
+                          "     Active: inactive (dead)"]) + "\n"
     lines = [
         "● amazon-ssm-agent.service - amazon-ssm-agent",
-        "     Loaded: loaded (/etc/systemd/system/amazon-ssm-agent.service; enabled; preset: disabled)",
+        loaded,
         f"     Active: active (running) since {since:%a %Y-%m-%d %H:%M:%S} UTC; {ago}",
         "   Main PID: 1854 (amazon-ssm-agen)",
         "      Tasks: 18 (limit: 1057)",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The kernel the lab reports (a release of each distribution's kernel line).
-KERNEL = {"2023": "6.1.158-180.294.amzn2023.x86_64", "2": "5.10.245-241.976.amzn2.x86_64"}
+KERNEL = {"2023": "6.1.158-180.294.amzn2023.x86_64", "2": "5.10.245-241.976.amzn2.x86_64",
+          "12": "6.1.0-40-cloud-amd64"}
 
 
 @dataclass(frozen=True)
