@@ -34,6 +34,8 @@ from pathlib import Path
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 LANGUAGES = ("ja",)
 HASH_NOTE = "en-sha256: "
+#: A fuzzy entry's English as it was when translated, one "#." line each, for the translator.
+BEFORE_NOTE = "en-before: "
 START = re.compile(r"ssmlab\.start\(lesson=(\d+)\)")
 
 
@@ -71,8 +73,11 @@ def write_catalog(catalog, path: Path) -> None:
     from babel.messages.pofile import write_po
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    # No "#| msgid" lines: Babel wraps comments at 76 columns whatever ``width`` says, which
+    # splits a multi-line previous msgid into lines its own reader takes for plain "# |"
+    # comments. The English a fuzzy entry was translated from is kept as BEFORE_NOTE lines.
     with path.open("wb") as handle:
-        write_po(handle, catalog, width=0, omit_header=False, include_previous=True, sort_output=False)
+        write_po(handle, catalog, width=0, omit_header=False, include_previous=False, sort_output=False)
 
 
 def recorded_hash(message) -> str | None:
@@ -83,7 +88,17 @@ def recorded_hash(message) -> str | None:
 
 
 def _set_hash(message, value: str) -> None:
-    message.auto_comments = [n for n in message.auto_comments if not n.startswith(HASH_NOTE)] + [HASH_NOTE + value]
+    message.auto_comments = [n for n in message.auto_comments
+                             if not n.startswith((HASH_NOTE, BEFORE_NOTE))] + [HASH_NOTE + value]
+
+
+def _with_english_before(message) -> list[str]:
+    """The auto comments of a changed entry: the English it was translated from, kept from
+    the first change on (a second change before revision keeps the first English)."""
+    notes = list(message.auto_comments)
+    if not any(n.startswith(BEFORE_NOTE) for n in notes):
+        notes += [BEFORE_NOTE + line for line in message.id.splitlines()]
+    return notes
 
 
 def markdown_cells(nb) -> list:
@@ -151,15 +166,12 @@ def update(lesson: Path, language: str) -> Path:
         if message.id != cell.source:
             flags = set(message.flags) | {"fuzzy"}
             fresh.add(cell.source, message.string, context=cell.id, flags=flags,
-                      auto_comments=list(message.auto_comments), user_comments=list(message.user_comments),
-                      previous_id=[message.id])
+                      auto_comments=_with_english_before(message), user_comments=list(message.user_comments))
             continue
         added = fresh.add(cell.source, message.string, context=cell.id, flags=set(message.flags),
-                          auto_comments=list(message.auto_comments), user_comments=list(message.user_comments),
-                          previous_id=list(message.previous_id or []))
+                          auto_comments=list(message.auto_comments), user_comments=list(message.user_comments))
         if message.string and not added.fuzzy:
             _set_hash(added, digest)
-            added.previous_id = []
     write_catalog(fresh, po)
     return po
 
