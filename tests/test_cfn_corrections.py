@@ -134,3 +134,93 @@ def test_update_stack_validates_parameters_and_refuses_a_rolled_back_stack(lab):
     # bitovi/bitops#128, jenseickmeyer/todo-app-nodejs#5: AWS's words.
     assert refused.value.response["Error"]["Message"] == (
         f"Stack:{stack_id} is in ROLLBACK_COMPLETE state and can not be updated.")
+
+
+# --- the fleet's template on CloudFormation (docs/aws-facts.md#the-fleet-on-cloudformation) ---
+
+from ssmlab import fleet  # noqa: E402
+from ssmlab.fleet import template as tpl  # noqa: E402
+
+FLEET_SEED = 4  # draws the network ACL, the endpoints and the HTTP-only security group
+
+
+def _fleet_body(lab):
+    keys = {c.key for _, c in fleet.draw(FLEET_SEED)}
+    assert {"network-acl-return-traffic", "endpoints-without-private-dns", "security-group-egress"} <= keys
+    for member, spec in fleet._specs(fleet.draw(FLEET_SEED)):
+        if spec.profile == "empty":
+            lab.client("iam").create_instance_profile(InstanceProfileName=tpl.names(lab.name, member)["profile"])
+    return fleet.template_for(lab, FLEET_SEED)
+
+
+def _world(lab, vpc: str) -> dict:
+    """What EC2 and IAM describe of the fleet, without ids, dates or the stack's own tags."""
+    ec2, iam = lab.client("ec2"), lab.client("iam")
+    by_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+
+    def tags(item):
+        return sorted((t["Key"], t["Value"]) for t in item.get("Tags", [])
+                      if not t["Key"].startswith("aws:") and t["Key"] != tpl.SEED_TAG)
+
+    def rules(permissions):
+        return sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), tuple(r["CidrIp"] for r in p["IpRanges"]))
+                      for p in permissions)
+
+    instances = [i for r in ec2.describe_instances(Filters=by_vpc)["Reservations"] for i in r["Instances"]]
+    routes = {}
+    for table in ec2.describe_route_tables(Filters=by_vpc)["RouteTables"]:
+        for association in table["Associations"]:
+            if association.get("SubnetId"):
+                routes[association["SubnetId"]] = sorted(r.get("GatewayId", "")[:4] for r in table["Routes"])
+    subnets = ec2.describe_subnets(Filters=by_vpc)["Subnets"]
+    acl_of = {a["SubnetId"]: tags(acl) for acl in ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]
+              for a in acl["Associations"]}
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"] if "fleet" in r["RoleName"]]
+    return {
+        "dns": [ec2.describe_vpc_attribute(VpcId=vpc, Attribute=a)[a[0].upper() + a[1:]]["Value"]
+                for a in ("enableDnsSupport", "enableDnsHostnames")],
+        "subnets": sorted((s["CidrBlock"], s["MapPublicIpOnLaunch"], tags(s), routes.get(s["SubnetId"]),
+                           acl_of.get(s["SubnetId"])) for s in subnets),
+        "groups": sorted((g["GroupName"], rules(g["IpPermissions"]), rules(g["IpPermissionsEgress"]), tags(g))
+                         for g in ec2.describe_security_groups(Filters=by_vpc)["SecurityGroups"]),
+        "acls": sorted((a["IsDefault"], sorted((e["RuleNumber"], e["Egress"], e["Protocol"], e["RuleAction"],
+                                                 str(e.get("PortRange"))) for e in a["Entries"]), tags(a))
+                       for a in ec2.describe_network_acls(Filters=by_vpc)["NetworkAcls"]),
+        "gateways": [tags(g) for g in ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}])["InternetGateways"]],
+        "endpoints": sorted((e["ServiceName"], e["PrivateDnsEnabled"])
+                            for e in ec2.describe_vpc_endpoints(Filters=by_vpc)["VpcEndpoints"]),
+        "instances": sorted((tags(i), i["InstanceType"], i["MetadataOptions"]["HttpEndpoint"],
+                             i["MetadataOptions"]["HttpTokens"], (i.get("IamInstanceProfile") or {}).get("Arn", "")[-22:],
+                             [g["GroupName"] for g in i["SecurityGroups"]]) for i in instances),
+        "roles": sorted((name, sorted(p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"]),
+                         iam.list_role_policies(RoleName=name)["PolicyNames"],
+                         bool(iam.get_role(RoleName=name)["Role"].get("PermissionsBoundary"))) for name in roles),
+    }
+
+
+def test_the_fleets_stack_makes_what_the_template_says(lab):
+    """Every resource type and property of the fleet's template, through CreateStack, makes
+    what the same template read call by call makes (tpl.create_offline): network ACLs and
+    their entries and association, DNS attributes, public IPs, egress rules, route table
+    associations, tags, managed policies."""
+    body = _fleet_body(lab)
+    stack = lab.client("cloudformation").create_stack(
+        StackName="fleet", TemplateBody=tpl.to_json(body), Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert stack["StackId"]
+    cfn = lab.client("cloudformation")
+    assert cfn.describe_stacks(StackName="fleet")["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName="fleet")["StackResources"]}
+    assert physical["FleetNetworkAcl"].startswith("acl-")
+    assert physical["AclSubnetAcl"].startswith("aclassoc-") and physical["PublicSubnetRoutes"].startswith("rtbassoc-")
+    assert physical["AclOutHttps"].startswith("fleet-AclOutHttps-")  # a name CloudFormation makes
+    by_stack = _world(lab, physical["Vpc"])
+    cfn.delete_stack(StackName="fleet")  # everything it made goes; then the same template, call by call
+    failed = [(e["LogicalResourceId"], e.get("ResourceStatusReason")) for e in cfn.describe_stack_events(
+        StackName=stack["StackId"])["StackEvents"] if e["ResourceStatus"] == "DELETE_FAILED"]
+    assert failed == [], failed
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    # (the empty profile made before the stack is not the stack's: its deletion left it)
+    by_calls = _world(lab, tpl.create_offline(lab, body)["Vpc"])
+    assert by_stack == by_calls
+    assert [s for s in by_stack["subnets"] if s[0] == tpl.SUBNETS["nacl"]][0][4] == [("Name", "fleet-acl"), ("ssmlab:lab", "offline")]
