@@ -52,7 +52,7 @@ ABSENT, OWNED, FOREIGN = "absent", "owned", "foreign"
 _PREFIX_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*-$")
 
 _MISSING = ("NoSuchEntity", "NoSuchEntityException", "InvalidInstanceID.NotFound",
-            "InvalidInstanceID.Malformed")
+            "InvalidInstanceID.Malformed", "InvalidVpcEndpointId.NotFound")
 
 
 def tag_value(prefix: str) -> str:
@@ -185,6 +185,19 @@ def _tags_of_instance(ec2, instance_id: str) -> list[dict] | None:
     return None
 
 
+def _tags_of_vpc_endpoint(ec2, endpoint_id: str) -> list[dict] | None:
+    for endpoint in ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]:
+        if endpoint.get("State", "").lower() not in ("deleted", "deleting"):
+            return endpoint.get("Tags", [])
+    return None
+
+
+def name_tag(tags: list[dict] | None) -> str:
+    """The ``Name`` tag's value ("" without one): the name of an EC2 resource that has no
+    name of its own, such as a VPC endpoint."""
+    return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
+
+
 #: kind -> (service, how to read the tags of one resource: None when it is gone)
 _READERS: dict[str, tuple[str, Callable]] = {
     "role": ("iam", _tags_of_role),
@@ -192,6 +205,8 @@ _READERS: dict[str, tuple[str, Callable]] = {
     "policy": ("iam", _tags_of_policy),
     "stack": ("cloudformation", _tags_of_stack),
     "instance": ("ec2", _tags_of_instance),
+    # An endpoint's name is its Name tag (the answer key's carry one, ssmlab/fleet/causes.py).
+    "vpc endpoint": ("ec2", _tags_of_vpc_endpoint),
 }
 
 
@@ -215,7 +230,10 @@ def state(lab, kind: str, name: str, scope: Scope | None = None) -> str:
     if tags is None:
         return ABSENT
     scope = scope or scope_of(lab)
-    mine = scope.owns_instance(tags) if kind == "instance" else scope.owns(_name_of(kind, name), tags)
+    if kind == "instance":
+        mine = scope.owns_instance(tags)
+    else:
+        mine = scope.owns(name_tag(tags) if kind == "vpc endpoint" else _name_of(kind, name), tags)
     return OWNED if mine else FOREIGN
 
 
@@ -288,6 +306,7 @@ GUARDED: dict[str, tuple[tuple[str, str], ...]] = {
     "ec2.StartInstances": (("instance", "InstanceIds"),),
     "ec2.RebootInstances": (("instance", "InstanceIds"),),
     "ec2.AssociateIamInstanceProfile": (("instance", "InstanceId"),),
+    "ec2.DeleteVpcEndpoints": (("vpc endpoint", "VpcEndpointIds"),),
 }
 
 

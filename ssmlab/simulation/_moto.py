@@ -385,6 +385,7 @@ _EXPECTED: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     ("cloudformation", "moto.iam.models", "IAMBackend.delete_policy", ("self", "policy_arn")),
     ("cloudformation", "moto.ec2.models.vpcs", "VPCEndPoint.delete_from_cloudformation_json", None),
     ("cloudformation", "moto.iam.models", "IAMBackend.detach_role_policy", ("self", "policy_arn", "role_name")),
+    ("cloudformation", "moto.iam.models", "Role.put_policy", ("self", "policy_name", "policy_json")),
     ("cloudformation", "moto.iam.models", "IAMBackend.delete_role_policy", ("self", "role_name", "policy_name")),
     ("cloudformation", "moto.iam.models", "Role.delete_from_cloudformation_json",
      ("resource_name", "cloudformation_json", "account_id", "region_name")),

@@ -31,6 +31,7 @@ app (``unmodelled.create_backend_app``), before the first CloudFormation request
 from __future__ import annotations
 
 import contextvars
+import json
 import re
 import threading
 import uuid
@@ -320,7 +321,7 @@ def apply() -> None:
             (RouteTable, _with_properties(_tags_property)),
             (InternetGateway, _with_properties(_tags_property)),
             (SecurityGroup, _security_group_rules),
-            (Role, _with_properties(_role_managed_policies)),
+            (Role, _with_properties(_role_policies)),
         ]
         _moto.wrap_methods(patches)
         created = [(model, "create_from_cloudformation_json", make) for model, make in created]
@@ -575,9 +576,14 @@ def _security_group_rules(original):
     return create_from_cloudformation_json
 
 
-def _role_managed_policies(role, p, account_id, region_name) -> None:
+def _role_policies(role, p, account_id, region_name) -> None:
+    """ManagedPolicyArns attached; Policies kept as JSON text, as PutRolePolicy keeps them
+    (moto kept the template's dict, and GetRolePolicy answered its Python repr)."""
     for arn in p.get("ManagedPolicyArns", []):
         _moto.iam_backend(account_id).attach_role_policy(arn, role.name)
+    for inline in p.get("Policies", []):
+        document = inline["PolicyDocument"]
+        role.put_policy(inline["PolicyName"], document if isinstance(document, str) else json.dumps(document))
 
 
 def _role_deletion(original):
@@ -640,8 +646,9 @@ def _delete_in_passes(stack, logical_ids: list[str]) -> dict[str, str]:
             try:
                 resource_map._delete_resource(resource, template[logical_id])
             except Exception as error:  # noqa: BLE001 - a refusal is this resource's DELETE_FAILED
-                refused[logical_id] = _failure_reason(error)
-                continue
+                if not _gone_already(error):  # deleted outside the stack: nothing left to delete
+                    refused[logical_id] = _failure_reason(error)
+                    continue
             _event(stack, logical_id, kind, physical, "DELETE_IN_PROGRESS")
             _event(stack, logical_id, kind, physical, "DELETE_COMPLETE")
             parsed.pop(logical_id, None)
@@ -653,6 +660,11 @@ def _delete_in_passes(stack, logical_ids: list[str]) -> dict[str, str]:
 
 class _DeleteFailed(Exception):
     pass
+
+
+def _gone_already(error: Exception) -> bool:
+    code = str(getattr(error, "code", None) or getattr(error, "error_type", None) or "")
+    return code == "NoSuchEntity" or code.endswith(".NotFound")
 
 
 def _failure_reason(error: Exception) -> str:
