@@ -239,7 +239,7 @@ def state(lab, kind: str, name: str, scope: Scope | None = None) -> str:
 
 def not_the_labs(lab, kind: str, name: str) -> LabError:
     """The one sentence: what is not the lab's, and what to do."""
-    where = f"named {name}" if kind != "instance" else name
+    where = f"named {name}" if kind not in ("instance", "vpc endpoint") else name
     return LabError(
         _("The {kind} {where} is not the lab's (it lacks the tag {tag_key}={tag_value} "
         "or the prefix {prefix}), so the lab will not change or delete it: this lab "

@@ -224,3 +224,64 @@ def test_the_fleets_stack_makes_what_the_template_says(lab):
     by_calls = _world(lab, tpl.create_offline(lab, body)["Vpc"])
     assert by_stack == by_calls
     assert [s for s in by_stack["subnets"] if s[0] == tpl.SUBNETS["nacl"]][0][4] == [("Name", "fleet-acl"), ("ssmlab:lab", "offline")]
+
+
+ACL_TEMPLATE = {"Resources": {
+    "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.8.0.0/16"}},
+    "Subnet": {"Type": "AWS::EC2::Subnet", "Properties": {"VpcId": {"Ref": "Vpc"}, "CidrBlock": "10.8.1.0/24"}},
+    "Acl": {"Type": "AWS::EC2::NetworkAcl", "Properties": {"VpcId": {"Ref": "Vpc"},
+                                                           "Tags": [{"Key": "Name", "Value": "acl"}]}},
+    "In": {"Type": "AWS::EC2::NetworkAclEntry", "Properties": {
+        "NetworkAclId": {"Ref": "Acl"}, "RuleNumber": "100", "Protocol": "6", "RuleAction": "allow",
+        "Egress": "false", "CidrBlock": "0.0.0.0/0", "PortRange": {"From": "1024", "To": "65535"}}},
+    "Link": {"Type": "AWS::EC2::SubnetNetworkAclAssociation", "Properties": {
+        "SubnetId": {"Ref": "Subnet"}, "NetworkAclId": {"Ref": "Acl"}}},
+    "Endpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
+        "VpcId": {"Ref": "Vpc"}, "VpcEndpointType": "Interface", "ServiceName": "com.amazonaws.us-east-1.ssm",
+        "SubnetIds": [{"Ref": "Subnet"}]}},
+}, "Outputs": {
+    "AclRef": {"Value": {"Ref": "Acl"}}, "AclId": {"Value": {"Fn::GetAtt": ["Acl", "Id"]}},
+    "EntryRef": {"Value": {"Ref": "In"}}, "EntryId": {"Value": {"Fn::GetAtt": ["In", "Id"]}},
+    "LinkRef": {"Value": {"Ref": "Link"}}, "LinkId": {"Value": {"Fn::GetAtt": ["Link", "AssociationId"]}},
+}}
+
+
+def test_network_acl_types_answer_ref_and_getatt_and_are_deleted(lab):
+    cfn, ec2 = lab.client("cloudformation"), lab.client("ec2")
+    cfn.create_stack(StackName="acl", TemplateBody=json.dumps(ACL_TEMPLATE))
+    [stack] = cfn.describe_stacks(StackName="acl")["Stacks"]
+    out = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert out["AclRef"] == out["AclId"] and out["AclRef"].startswith("acl-")
+    assert out["EntryRef"] == out["EntryId"] and out["EntryRef"].startswith("acl-In-")
+    assert out["LinkRef"] == out["LinkId"] and out["LinkRef"].startswith("aclassoc-")
+    [acl] = ec2.describe_network_acls(NetworkAclIds=[out["AclRef"]])["NetworkAcls"]
+    assert [(e["RuleNumber"], e["Egress"], e["PortRange"]) for e in acl["Entries"]] == [
+        (100, False, {"From": 1024, "To": 65535})]
+    assert [a["NetworkAclAssociationId"] for a in acl["Associations"]] == [out["LinkRef"]]
+    assert {"Key": "aws:cloudformation:stack-name", "Value": "acl"} in acl["Tags"]  # the stack's tags, as on AWS
+    vpc = next(r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName="acl")["StackResources"]
+               if r["LogicalResourceId"] == "Vpc")
+
+    # An endpoint made outside the stack holds the subnet and the VPC: DELETE_FAILED, with EC2's reasons.
+    subnet = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"][0]["SubnetId"]
+    extra = ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType="Interface", SubnetIds=[subnet],
+                                    ServiceName="com.amazonaws.us-east-1.ec2messages")["VpcEndpoint"]["VpcEndpointId"]
+    cfn.delete_stack(StackName="acl")
+    [stack] = cfn.describe_stacks(StackName="acl")["Stacks"]
+    assert stack["StackStatus"] == "DELETE_FAILED"
+    assert stack["StackStatusReason"] == "The following resource(s) failed to delete: [Subnet, Vpc]. "
+    failed = {e["LogicalResourceId"]: e["ResourceStatusReason"] for e in cfn.describe_stack_events(
+        StackName="acl")["StackEvents"] if e["ResourceStatus"] == "DELETE_FAILED" and e["LogicalResourceId"] != "acl"}
+    assert failed["Subnet"].startswith(f"The subnet '{subnet}' has dependencies and cannot be deleted. "
+                                       "(Service: AmazonEC2; Status Code: 400; Error Code: DependencyViolation;")
+    assert failed["Vpc"].startswith(f"The vpc '{vpc}' has dependencies and cannot be deleted.")
+    assert ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["false"]}])[
+        "NetworkAcls"] == []  # what could go went, the ACL and its entry and association with it
+    with pytest.raises(ClientError) as refused:  # EC2 itself says the same
+        ec2.delete_subnet(SubnetId=subnet)
+    assert refused.value.response["Error"]["Code"] == "DependencyViolation"
+
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[extra])
+    cfn.delete_stack(StackName="acl")  # the retry deletes the rest
+    assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+    assert [v for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] == vpc] == []

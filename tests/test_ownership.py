@@ -299,3 +299,32 @@ def test_clean_up_takes_a_foreign_role_out_of_the_labs_profile_and_keeps_it(acco
     assert f"kept role {theirs}: no ssmlab:lab tag of this lab" in out
     assert snapshot(admin, theirs, "ssmlab-ada-profile-by-hand") == before
     assert lab_names_left(admin) == []
+
+
+def test_a_vpc_endpoint_is_the_labs_by_its_name_tag_and_the_labs_tag(account):
+    """Endpoints have no name of their own: the Name tag carries the prefix
+    (docs/aws-facts.md#endpoint-dependencies). DeleteVpcEndpoints is guarded like a stack's deletion."""
+    lab = ssmlab.start("aws", quiet=True)
+    ec2 = account.admin("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.5.1.0/24")["Subnet"]["SubnetId"]
+
+    def endpoint(*tags):
+        return ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType="Interface", SubnetIds=[subnet],
+                                       ServiceName="com.amazonaws.eu-west-1.ssm", TagSpecifications=[
+                                           {"ResourceType": "vpc-endpoint", "Tags": list(tags)}])["VpcEndpoint"]["VpcEndpointId"]
+
+    ours = endpoint({"Key": "ssmlab:lab", "Value": "ssmlab-ada"}, {"Key": "Name", "Value": "ssmlab-ada-fleet-endpoint-ssm"})
+    untagged = endpoint({"Key": "Name", "Value": "ssmlab-ada-fleet-endpoint-ssm"})
+    unnamed = endpoint({"Key": "ssmlab:lab", "Value": "ssmlab-ada"})
+    assert ownership.state(lab, "vpc endpoint", ours) == ownership.OWNED
+    assert ownership.state(lab, "vpc endpoint", untagged) == ownership.FOREIGN
+    assert ownership.state(lab, "vpc endpoint", unnamed) == ownership.FOREIGN
+    for theirs in (untagged, unnamed):
+        with pytest.raises(LabError, match=f"vpc endpoint {theirs} is not the lab's"):
+            lab.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[theirs])
+    lab.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[ours])
+    states = {e["VpcEndpointId"]: e["State"].lower() for e in ec2.describe_vpc_endpoints(
+        VpcEndpointIds=[ours, untagged, unnamed])["VpcEndpoints"]}
+    assert states == {ours: "deleted", untagged: "available", unnamed: "available"}
+    assert ownership.state(lab, "vpc endpoint", ours) == ownership.ABSENT

@@ -194,10 +194,10 @@ def _event(stack, logical_id: str, resource_type: str, physical_id: str, status:
     stack.events.append(event)
 
 
-def _ec2_reason(message: str, code: str) -> str:
+def _ec2_reason(message: str, code: str, service: str = "AmazonEC2") -> str:
     # How CloudFormation reports an EC2 API error of AWS::EC2::Instance (e.g.
     # ZoccoCss/kalisoc#1): the message, then the service's error details.
-    return (f"{message} (Service: AmazonEC2; Status Code: 400; Error Code: {code}; "
+    return (f"{message} (Service: {service}; Status Code: 400; Error Code: {code}; "
             f"Request ID: {uuid.uuid4()}; Proxy: null)")
 
 
@@ -261,7 +261,15 @@ def _roll_back(stack, failed: ResourceFailed) -> None:
     resource_map = stack.resource_map
     created = [logical_id for logical_id in resource_map._resource_json_map
                if logical_id in resource_map._parsed_resources]
-    _delete_in_passes(stack, list(reversed(created)))
+    refused = _delete_in_passes(stack, list(reversed(created)))
+    if refused:  # what cannot be deleted stays, and the stack says so
+        for logical_id, why in refused.items():
+            _event(stack, logical_id, resource_map._resource_json_map[logical_id].get("Type", ""), "",
+                   "DELETE_FAILED", why)
+        stack.status = "ROLLBACK_FAILED"
+        stack.stack_status_reason = f"The following resource(s) failed to delete: [{', '.join(sorted(refused))}]. "
+        stack._add_stack_event("ROLLBACK_FAILED", resource_status_reason=stack.stack_status_reason)
+        return
     _event(stack, failed.logical_id, failed.resource_type, "", "DELETE_COMPLETE")
     # What is left describes nothing: no resources to list or delete, no outputs.
     resource_map._template = {**resource_map._template, "Resources": {}}
@@ -647,7 +655,7 @@ def _delete_in_passes(stack, logical_ids: list[str]) -> dict[str, str]:
                 resource_map._delete_resource(resource, template[logical_id])
             except Exception as error:  # noqa: BLE001 - a refusal is this resource's DELETE_FAILED
                 if not _gone_already(error):  # deleted outside the stack: nothing left to delete
-                    refused[logical_id] = _failure_reason(error)
+                    refused[logical_id] = _failure_reason(error, kind)
                     continue
             _event(stack, logical_id, kind, physical, "DELETE_IN_PROGRESS")
             _event(stack, logical_id, kind, physical, "DELETE_COMPLETE")
@@ -667,10 +675,15 @@ def _gone_already(error: Exception) -> bool:
     return code == "NoSuchEntity" or code.endswith(".NotFound")
 
 
-def _failure_reason(error: Exception) -> str:
+#: The service names CloudFormation's reasons give ("Service: AmazonEC2").
+_SERVICES = {"EC2": "AmazonEC2", "IAM": "AmazonIdentityManagement"}
+
+
+def _failure_reason(error: Exception, resource_type: str) -> str:
     code = getattr(error, "code", None) or getattr(error, "error_type", None) or type(error).__name__
     message = getattr(error, "message", None) or str(error)
-    return _ec2_reason(message, code)
+    service = _SERVICES.get(resource_type.split("::")[1] if resource_type.count("::") == 2 else "", "AmazonEC2")
+    return _ec2_reason(message, code, service)
 
 
 def _delete_resources(stack) -> None:
