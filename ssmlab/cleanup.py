@@ -203,14 +203,9 @@ class _Cleaner:
                 if reasons:
                     self._say(_("stack {name} is {status}: {reasons}").format(
                         name=name, status=status, reasons="; ".join(reasons)))
+            # Deleted anyway when something else blocks it: the instances and the rest go (nothing
+            # left running), the subnet and the VPC stay, DELETE_FAILED, for the next run.
             blocking = self.remove_added_endpoints(cfn, name)
-            if blocking:
-                self.report.failed.append(f"stack {name}: {', '.join(blocking)}")
-                self._say(_("stack {name} was not deleted: {ids} in its VPC are not the lab's (no {tag} tag of this "
-                            "lab) and would keep the VPC from being deleted; delete them with `aws ec2 "
-                            "delete-vpc-endpoints --vpc-endpoint-ids {ids}`, then run `ssmlab cleanup` again.").format(
-                    name=name, ids=" ".join(blocking), tag=TAG_KEY))
-                continue
             if not self.do("delete", _Named(_KINDS["stack"], name=name), cfn.delete_stack,
                            StackName=name) or self.dry_run:
                 continue
@@ -218,9 +213,15 @@ class _Cleaner:
                 waiting.wait(self.lab, "cloudformation", "stack_delete_complete", StackName=name)
             except WaiterError as error:
                 reasons = waiting.stack_failure(cfn, name)
-                self.report.failed.append(f"stack {name}: {'; '.join(reasons) or error}")
-                self._say(_("stack {name} was not deleted: {reasons}").format(
-                    name=name, reasons="; ".join(reasons) or error))
+                self.report.failed.append(f"stack {name}: {'; '.join(blocking or reasons) or error}")
+                if blocking:
+                    self._say(_("stack {name} was not deleted: {ids} in its VPC are not the lab's (no {tag} tag of "
+                                "this lab) and would keep the VPC from being deleted; delete them with `aws ec2 "
+                                "delete-vpc-endpoints --vpc-endpoint-ids {ids}`, then run `ssmlab cleanup` again.").format(
+                        name=name, ids=" ".join(blocking), tag=TAG_KEY))
+                else:
+                    self._say(_("stack {name} was not deleted: {reasons}").format(
+                        name=name, reasons="; ".join(reasons) or error))
 
     def remove_added_endpoints(self, cfn, stack: str) -> list[str]:
         """VPC endpoints added to the stack's VPC after it was made (the answer key's fix of

@@ -277,6 +277,12 @@ def test_network_acl_types_answer_ref_and_getatt_and_are_deleted(lab):
     assert failed["Vpc"].startswith(f"The vpc '{vpc}' has dependencies and cannot be deleted.")
     assert ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "default", "Values": ["false"]}])[
         "NetworkAcls"] == []  # what could go went, the ACL and its entry and association with it
+    # What is left is what the stack lists (and describing it creates nothing again).
+    assert sorted(r["LogicalResourceId"] for r in cfn.describe_stack_resources(StackName="acl")["StackResources"]) == [
+        "Subnet", "Vpc"]
+    live = [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc]}])[
+        "VpcEndpoints"] if e["State"].lower() != "deleted"]
+    assert live == [extra]  # the stack's own endpoint went
     with pytest.raises(ClientError) as refused:  # EC2 itself says the same
         ec2.delete_subnet(SubnetId=subnet)
     assert refused.value.response["Error"]["Code"] == "DependencyViolation"

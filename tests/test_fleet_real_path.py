@@ -168,6 +168,8 @@ def test_an_endpoint_that_is_not_the_labs_blocks_the_stack_and_is_named(real, ca
     assert theirs in line and f"aws ec2 delete-vpc-endpoints --vpc-endpoint-ids {theirs}" in line
     assert [e["State"] for e in ec2.describe_vpc_endpoints(VpcEndpointIds=[theirs])["VpcEndpoints"]] == ["available"]
     assert cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
+    left = fleet_left(account.admin, built.vpc_id)
+    assert left["instances"] == [] and left["vpc"] == [built.vpc_id]  # nothing left running meanwhile
 
     ec2.delete_vpc_endpoints(VpcEndpointIds=[theirs])  # its owner removes it: the next clean-up retries
     report = lab.cleanup()

@@ -643,6 +643,10 @@ def _delete_in_passes(stack, logical_ids: list[str]) -> dict[str, str]:
     still depends on it) is tried again after the others, until a pass deletes nothing.
     Returns the refused ones with the service's reason (empty: all deleted)."""
     resource_map = stack.resource_map
+    # A deleted resource leaves the stack's resource list too: moto's ResourceMap creates any
+    # listed resource it no longer holds when asked (describe-stack-resources would launch
+    # the deleted instances again). A copy: GetTemplate still answers the template.
+    resource_map._resource_json_map = dict(resource_map._resource_json_map)
     parsed, template = resource_map._parsed_resources, resource_map._resource_json_map
     remaining, refused = list(logical_ids), {}
     progress = True
@@ -660,6 +664,7 @@ def _delete_in_passes(stack, logical_ids: list[str]) -> dict[str, str]:
             _event(stack, logical_id, kind, physical, "DELETE_IN_PROGRESS")
             _event(stack, logical_id, kind, physical, "DELETE_COMPLETE")
             parsed.pop(logical_id, None)
+            template.pop(logical_id, None)
             remaining.remove(logical_id)
             refused.pop(logical_id, None)
             progress = True
