@@ -141,16 +141,34 @@ def test_update_stack_validates_parameters_and_refuses_a_rolled_back_stack(lab):
 from ssmlab import fleet  # noqa: E402
 from ssmlab.fleet import template as tpl  # noqa: E402
 
-FLEET_SEED = 4  # draws the network ACL, the endpoints and the HTTP-only security group
+#: 4: the network ACL, the endpoints, the HTTP-only group, DHMC's role; 0: the boundary
+#: (a managed policy), the private subnet. Together: every resource type the template has.
+FLEET_SEEDS = (4, 0)
 
 
-def _fleet_body(lab):
-    keys = {c.key for _, c in fleet.draw(FLEET_SEED)}
-    assert {"network-acl-return-traffic", "endpoints-without-private-dns", "security-group-egress"} <= keys
-    for member, spec in fleet._specs(fleet.draw(FLEET_SEED)):
+def _fleet_body(lab, seed: int):
+    for member, spec in fleet._specs(fleet.draw(seed)):
         if spec.profile == "empty":
             lab.client("iam").create_instance_profile(InstanceProfileName=tpl.names(lab.name, member)["profile"])
-    return fleet.template_for(lab, FLEET_SEED)
+    return fleet.template_for(lab, seed)
+
+
+def test_the_seeds_cover_every_resource_type_of_the_template():
+    every = {"AWS::EC2::VPC", "AWS::EC2::InternetGateway", "AWS::EC2::VPCGatewayAttachment", "AWS::EC2::RouteTable",
+             "AWS::EC2::Route", "AWS::EC2::Subnet", "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::SecurityGroup",
+             "AWS::EC2::VPCEndpoint", "AWS::EC2::NetworkAcl", "AWS::EC2::NetworkAclEntry",
+             "AWS::EC2::SubnetNetworkAclAssociation", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role",
+             "AWS::IAM::InstanceProfile", "AWS::EC2::Instance"}
+    name = lambda base: base  # noqa: E731 - the offline lab's names
+    drawn = {seed: fleet._specs(fleet.draw(seed)) for seed in range(300)}
+    used = set()
+    for seed in range(300):  # every type any seed's template has is one of these
+        used |= {r["Type"] for r in tpl.template(drawn[seed], seed=seed, name=name, tag_value="offline",
+                                                  dhmc_role="r")["Resources"].values()}
+    assert used == every
+    covered = {r["Type"] for seed in FLEET_SEEDS for r in tpl.template(
+        drawn[seed], seed=seed, name=name, tag_value="offline", dhmc_role="r")["Resources"].values()}
+    assert covered == every
 
 
 def _world(lab, vpc: str) -> dict:
@@ -199,12 +217,13 @@ def _world(lab, vpc: str) -> dict:
     }
 
 
-def test_the_fleets_stack_makes_what_the_template_says(lab):
+@pytest.mark.parametrize("seed", FLEET_SEEDS)
+def test_the_fleets_stack_makes_what_the_template_says(lab, seed):
     """Every resource type and property of the fleet's template, through CreateStack, makes
     what the same template read call by call makes (tpl.create_offline): network ACLs and
     their entries and association, DNS attributes, public IPs, egress rules, route table
     associations, tags, managed policies."""
-    body = _fleet_body(lab)
+    body = _fleet_body(lab, seed)
     stack = lab.client("cloudformation").create_stack(
         StackName="fleet", TemplateBody=tpl.to_json(body), Capabilities=["CAPABILITY_NAMED_IAM"])
     assert stack["StackId"]
@@ -214,6 +233,8 @@ def test_the_fleets_stack_makes_what_the_template_says(lab):
     assert physical["FleetNetworkAcl"].startswith("acl-")
     assert physical["AclSubnetAcl"].startswith("aclassoc-") and physical["PublicSubnetRoutes"].startswith("rtbassoc-")
     assert physical["AclOutHttps"].startswith("fleet-AclOutHttps-")  # a name CloudFormation makes
+    roles = {k: r["Properties"]["RoleName"] for k, r in body["Resources"].items() if r["Type"] == "AWS::IAM::Role"}
+    assert roles and all(physical[k] == name for k, name in roles.items())  # a role's Ref is its name
     by_stack = _world(lab, physical["Vpc"])
     cfn.delete_stack(StackName="fleet")  # everything it made goes; then the same template, call by call
     failed = [(e["LogicalResourceId"], e.get("ResourceStatusReason")) for e in cfn.describe_stack_events(
@@ -224,6 +245,7 @@ def test_the_fleets_stack_makes_what_the_template_says(lab):
     by_calls = _world(lab, tpl.create_offline(lab, body)["Vpc"])
     assert by_stack == by_calls
     assert [s for s in by_stack["subnets"] if s[0] == tpl.SUBNETS["nacl"]][0][4] == [("Name", "fleet-acl"), ("ssmlab:lab", "offline")]
+    assert by_stack["roles"] and by_stack["instances"]
 
 
 ACL_TEMPLATE = {"Resources": {
