@@ -22,6 +22,13 @@ wrong type are accepted. On AWS (docs/aws-facts.md#cloudformation):
    resources, until deleted (a stack of the same name is ``AlreadyExistsException``
    meanwhile, as on AWS).
 
+3. The fleet's template (ssmlab/fleet/template.py) is made as CloudFormation makes it: the
+   network ACL types and the route table association as models moto's registry finds, and
+   the properties moto ignored applied (docs/aws-facts.md#the-fleet-on-cloudformation).
+4. DeleteStack deletes every resource, each once nothing depends on it; what its service
+   refuses to delete ends ``DELETE_FAILED`` with the service's reason, the stack too, and the
+   next DeleteStack retries (docs/aws-facts.md#cfn-delete-stack).
+
 moto's CloudFormation is imported in the background by ``ssmlab.offline`` (it is slow to
 import), so :func:`install` only records that the corrections are wanted, and
 :func:`apply` patches moto's classes when the offline server builds its CloudFormation
