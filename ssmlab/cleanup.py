@@ -95,6 +95,9 @@ class _Cleaner:
         self.iam = lab.client("iam")
         self.lab_roles: set[str] = set()
         self.lab_stacks: set[str] = set()
+        #: Physical ids of what the lab's stacks made: they go with their stack (or stay with
+        #: it, when its deletion fails), never one by one.
+        self.stack_made: set[str] = set()
 
     # ---------------------------------------------------------------- reporting
 
@@ -172,7 +175,8 @@ class _Cleaner:
         return found
 
     def roles(self) -> list[str]:
-        roles = ((r["RoleName"], r["RoleName"]) for r in self._pages(self.iam, "list_roles", "Roles"))
+        roles = ((r["RoleName"], r["RoleName"]) for r in self._pages(self.iam, "list_roles", "Roles")
+                 if r["RoleName"] not in self.stack_made)
         return self._owned("role", roles, lambda name: self.iam.list_role_tags(RoleName=name)["Tags"])
 
     def profiles(self) -> dict[str, list[str]]:
@@ -180,6 +184,7 @@ class _Cleaner:
         profiles = (
             (p["InstanceProfileName"], p)
             for p in self._pages(self.iam, "list_instance_profiles", "InstanceProfiles")
+            if p["InstanceProfileName"] not in self.stack_made
         )
         # GetInstanceProfile carries the tags; ListInstanceProfiles does not (IAM API
         # reference, ListInstanceProfiles).
@@ -188,7 +193,8 @@ class _Cleaner:
         return {p["InstanceProfileName"]: [r["RoleName"] for r in p.get("Roles", [])] for p in found}
 
     def policies(self) -> list[dict]:
-        policies = ((p["PolicyName"], p) for p in self._pages(self.iam, "list_policies", "Policies", Scope="Local"))
+        policies = ((p["PolicyName"], p) for p in self._pages(self.iam, "list_policies", "Policies", Scope="Local")
+                    if p["Arn"] not in self.stack_made)
         return self._owned("policy", policies, lambda p: self.iam.list_policy_tags(PolicyArn=p["Arn"])["Tags"])
 
     # ---------------------------------------------------------------- removing
@@ -230,7 +236,9 @@ class _Cleaner:
         the prefix, and the tag) are deleted here, first; the ids of the others are returned,
         untouched."""
         ec2 = self.lab.client("ec2")
-        vpcs = [r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]
+        resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+        self.stack_made.update(r.get("PhysicalResourceId", "") for r in resources)
+        vpcs = [r["PhysicalResourceId"] for r in resources
                 if r["ResourceType"] == "AWS::EC2::VPC" and r.get("ResourceStatus") != "DELETE_COMPLETE"]
         if not vpcs:
             return []

@@ -5,7 +5,12 @@ A resource is the lab's when it carries BOTH marks:
 - the ``ssmlab:lab`` tag, whose value is the prefix without its final hyphen
   (``ssmlab-ada`` for the prefix ``ssmlab-ada-``), and
 - a name starting with that prefix (stacks, roles, instance profiles, policies;
-  instances, which have no name of their own, are matched by the tag value alone).
+  instances, which have no name of their own, are matched by the tag value alone; VPC
+  endpoints by their Name tag).
+
+An instance profile or a policy that a stack with both marks made has the prefix but no tag
+(CloudFormation's types for them take none): CloudFormation's record of the stack that
+holds it stands for the tag (docs/aws-facts.md#cfn-stack-of-a-resource).
 
 A role a person made by hand with a lab name has no tag and is not the lab's; a tagged
 resource of another attendee (``ssmlab-ada-lovelace-...`` next to ``ssmlab-ada-...``)
@@ -218,8 +223,31 @@ def _name_of(kind: str, name: str) -> str:
     return name
 
 
+#: Kinds a stack makes without tags: CloudFormation's AWS::IAM::InstanceProfile and
+#: AWS::IAM::ManagedPolicy take no Tags (the fleet's template, docs/aws-facts.md#cfn-stack-of-a-resource).
+_MADE_UNTAGGED_BY_STACKS = ("instance profile", "policy")
+
+
+def _made_by_a_lab_stack(lab, name: str, scope: Scope) -> bool:
+    """True if a stack that is the lab's (both marks) made the resource ``name`` (its
+    physical id: a profile's name, a policy's ARN): CloudFormation records which stack
+    holds it (DescribeStackResources with PhysicalResourceId)."""
+    cfn = lab.client("cloudformation")
+    try:
+        resources = cfn.describe_stack_resources(PhysicalResourceId=name)["StackResources"]
+    except ClientError as error:
+        if _code(error) == "ValidationError":  # "Stack for NAME does not exist": no stack holds it
+            return False
+        raise
+    stacks = {r["StackName"] for r in resources}
+    return len(stacks) == 1 and all(scope.owns(stack, _tags_of_stack(cfn, stack)) for stack in stacks)
+
+
 def state(lab, kind: str, name: str, scope: Scope | None = None) -> str:
-    """:data:`ABSENT`, :data:`OWNED` (both marks) or :data:`FOREIGN` (exists, not the lab's)."""
+    """:data:`ABSENT`, :data:`OWNED` (both marks) or :data:`FOREIGN` (exists, not the lab's).
+
+    An instance profile or a policy a lab stack made carries no tags (its CloudFormation
+    type takes none); with the prefix, and made by a stack with both marks, it is the lab's."""
     service, read = _READERS[kind]
     try:
         tags = read(lab.client(service), name)
@@ -234,6 +262,9 @@ def state(lab, kind: str, name: str, scope: Scope | None = None) -> str:
         mine = scope.owns_instance(tags)
     else:
         mine = scope.owns(name_tag(tags) if kind == "vpc endpoint" else _name_of(kind, name), tags)
+        if (not mine and kind in _MADE_UNTAGGED_BY_STACKS and scope.tag_matches(tags) is None
+                and _name_of(kind, name).startswith(scope.prefix)):
+            mine = _made_by_a_lab_stack(lab, name, scope)
     return OWNED if mine else FOREIGN
 
 

@@ -313,3 +313,21 @@ def test_network_acl_types_answer_ref_and_getatt_and_are_deleted(lab):
     cfn.delete_stack(StackName="acl")  # the retry deletes the rest
     assert cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
     assert [v for v in ec2.describe_vpcs()["Vpcs"] if v["VpcId"] == vpc] == []
+
+
+def test_describe_stack_resources_finds_the_stack_of_a_physical_id(lab):
+    """DescribeStackResources with PhysicalResourceId alone answers the resources of the stack
+    holding it (docs/aws-facts.md#cfn-stack-of-a-resource)."""
+    make_profile(lab)
+    cfn = lab.client("cloudformation")
+    cfn.create_stack(StackName="good", TemplateBody=TEMPLATE, Parameters=[
+        {"ParameterKey": "InstanceProfileName", "ParameterValue": "for-ec2"}])
+    by_name = cfn.describe_stack_resources(StackName="good")["StackResources"]
+    group = next(r["PhysicalResourceId"] for r in by_name if r["LogicalResourceId"] == "InstanceSecurityGroup")
+    by_id = cfn.describe_stack_resources(PhysicalResourceId=group)["StackResources"]
+    assert [(r["StackName"], r["LogicalResourceId"]) for r in by_id] == [
+        (r["StackName"], r["LogicalResourceId"]) for r in by_name]
+    with pytest.raises(ClientError) as missing:
+        cfn.describe_stack_resources(PhysicalResourceId="for-ec2")  # made outside any stack
+    assert missing.value.response["Error"]["Code"] == "ValidationError"
+    assert missing.value.response["Error"]["Message"] == "Stack for for-ec2 does not exist"

@@ -328,3 +328,27 @@ def test_a_vpc_endpoint_is_the_labs_by_its_name_tag_and_the_labs_tag(account):
         VpcEndpointIds=[ours, untagged, unnamed])["VpcEndpoints"]}
     assert states == {ours: "deleted", untagged: "available", unnamed: "available"}
     assert ownership.state(lab, "vpc endpoint", ours) == ownership.ABSENT
+
+
+def test_an_untagged_profile_is_the_labs_only_when_a_lab_stack_made_it(account):
+    """AWS::IAM::InstanceProfile takes no Tags: the fleet's stack makes its profiles without
+    the lab's tag. CloudFormation records which stack holds each (docs/aws-facts.md#cfn-stack-of-a-resource)."""
+    lab = ssmlab.start("aws", quiet=True)
+    role = {"RoleName": "ssmlab-ada-r", "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}
+    template = json.dumps({"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": role},
+        "Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {
+            "InstanceProfileName": "ssmlab-ada-in-stack", "Roles": [{"Ref": "Role"}]}}}})
+    lab.client("cloudformation").create_stack(StackName="ssmlab-ada-stack", TemplateBody=template,
+                                              Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert lab.client("iam").get_instance_profile(InstanceProfileName="ssmlab-ada-in-stack")["InstanceProfile"].get(
+        "Tags", []) == []
+    assert ownership.state(lab, "instance profile", "ssmlab-ada-in-stack") == ownership.OWNED
+    # the same in someone else's stack (no lab tag), or made by hand: not the lab's
+    account.admin("cloudformation").create_stack(StackName="ssmlab-ada-theirs", Capabilities=["CAPABILITY_NAMED_IAM"],
+                                                 TemplateBody=template.replace("ssmlab-ada-in-stack", "ssmlab-ada-their")
+                                                 .replace("ssmlab-ada-r", "ssmlab-ada-their-r"))
+    account.admin("iam").create_instance_profile(InstanceProfileName="ssmlab-ada-by-hand-profile")
+    assert ownership.state(lab, "instance profile", "ssmlab-ada-their") == ownership.FOREIGN
+    assert ownership.state(lab, "instance profile", "ssmlab-ada-by-hand-profile") == ownership.FOREIGN

@@ -300,6 +300,37 @@ def _rolling_back_create_resources(original):
     return create_resources
 
 
+# --------------------------------------------- 5. which stack a resource belongs to
+
+
+def _by_physical_id(original):
+    """DescribeStackResources with ``PhysicalResourceId`` and no ``StackName``: "the
+    associated resources of the stack that the resource belongs to are returned"; a
+    resource no stack holds is ``ValidationError`` "Stack for ID does not exist"
+    (CloudFormation API reference; docs/aws-facts.md#cfn-stack-of-a-resource). moto 5.2.5
+    reads StackName only."""
+
+    def describe_stack_resources(self):
+        physical = self._get_param("PhysicalResourceId")
+        if self._get_param("StackName") or not physical:
+            return original(self)
+        from ._moto import ActionResult, StackResourceDTO
+        from ._moto import CloudFormationValidationError as ValidationError
+
+        for stack in list(self.cloudformation_backend.stacks.values()):
+            resource_map = stack.resource_map
+            held = [resource for logical_id, resource in list(resource_map._parsed_resources.items())
+                    if logical_id in resource_map._resource_json_map
+                    and str(getattr(resource, "physical_resource_id", "")) == physical]
+            if held:
+                _, resources = self.cloudformation_backend.describe_stack_resources(
+                    stack.stack_id, self._get_param("LogicalResourceId"))
+                return ActionResult({"StackResources": [StackResourceDTO(stack, r) for r in resources]})
+        raise ValidationError(physical, message=f"Stack for {physical} does not exist")
+
+    return describe_stack_resources
+
+
 # ---------------------------------------------------------------------- install
 
 
@@ -317,7 +348,7 @@ def apply() -> None:
     with _lock:
         if _applied:
             return
-        from ._moto import CloudFormationBackend, Stack
+        from ._moto import CloudFormationBackend, CloudFormationResponse, Stack
         from ._moto import cloudformation_parsing as parsing
 
         _moto.check("cloudformation")
@@ -329,6 +360,7 @@ def apply() -> None:
             (CloudFormationBackend, "delete_stack", _deleting_stack),
             (Stack, "create_resources", _rolling_back_create_resources),
             (parsing, "parse_and_create_resource", _reporting_create_resource),
+            (CloudFormationResponse, "describe_stack_resources", _by_physical_id),
         ]
         created = [
             (VPC, _with_properties(_vpc_properties)),
