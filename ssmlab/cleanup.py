@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError, WaiterError
 from . import waiting
 from .i18n import N_, _
 from .naming import TAG_KEY
-from .ownership import ALL_USERS_PREFIX, Scope, acting_for  # noqa: F401 (Scope: the one rule)
+from .ownership import ALL_USERS_PREFIX, Scope, acting_for, name_tag  # noqa: F401 (Scope: the one rule)
 from .scrub import for_display
 
 _GONE = ("NoSuchEntity", "ValidationError", "InvalidInstanceID.NotFound")
@@ -95,6 +95,9 @@ class _Cleaner:
         self.iam = lab.client("iam")
         self.lab_roles: set[str] = set()
         self.lab_stacks: set[str] = set()
+        #: Physical ids of what the lab's stacks made: they go with their stack (or stay with
+        #: it, when its deletion fails), never one by one.
+        self.stack_made: set[str] = set()
 
     # ---------------------------------------------------------------- reporting
 
@@ -172,7 +175,8 @@ class _Cleaner:
         return found
 
     def roles(self) -> list[str]:
-        roles = ((r["RoleName"], r["RoleName"]) for r in self._pages(self.iam, "list_roles", "Roles"))
+        roles = ((r["RoleName"], r["RoleName"]) for r in self._pages(self.iam, "list_roles", "Roles")
+                 if r["RoleName"] not in self.stack_made)
         return self._owned("role", roles, lambda name: self.iam.list_role_tags(RoleName=name)["Tags"])
 
     def profiles(self) -> dict[str, list[str]]:
@@ -180,6 +184,7 @@ class _Cleaner:
         profiles = (
             (p["InstanceProfileName"], p)
             for p in self._pages(self.iam, "list_instance_profiles", "InstanceProfiles")
+            if p["InstanceProfileName"] not in self.stack_made
         )
         # GetInstanceProfile carries the tags; ListInstanceProfiles does not (IAM API
         # reference, ListInstanceProfiles).
@@ -188,7 +193,8 @@ class _Cleaner:
         return {p["InstanceProfileName"]: [r["RoleName"] for r in p.get("Roles", [])] for p in found}
 
     def policies(self) -> list[dict]:
-        policies = ((p["PolicyName"], p) for p in self._pages(self.iam, "list_policies", "Policies", Scope="Local"))
+        policies = ((p["PolicyName"], p) for p in self._pages(self.iam, "list_policies", "Policies", Scope="Local")
+                    if p["Arn"] not in self.stack_made)
         return self._owned("policy", policies, lambda p: self.iam.list_policy_tags(PolicyArn=p["Arn"])["Tags"])
 
     # ---------------------------------------------------------------- removing
@@ -203,6 +209,9 @@ class _Cleaner:
                 if reasons:
                     self._say(_("stack {name} is {status}: {reasons}").format(
                         name=name, status=status, reasons="; ".join(reasons)))
+            # Deleted anyway when something else blocks it: the instances and the rest go (nothing
+            # left running), the subnet and the VPC stay, DELETE_FAILED, for the next run.
+            blocking = self.remove_added_endpoints(cfn, name)
             if not self.do("delete", _Named(_KINDS["stack"], name=name), cfn.delete_stack,
                            StackName=name) or self.dry_run:
                 continue
@@ -210,9 +219,61 @@ class _Cleaner:
                 waiting.wait(self.lab, "cloudformation", "stack_delete_complete", StackName=name)
             except WaiterError as error:
                 reasons = waiting.stack_failure(cfn, name)
-                self.report.failed.append(f"stack {name}: {'; '.join(reasons) or error}")
-                self._say(_("stack {name} was not deleted: {reasons}").format(
-                    name=name, reasons="; ".join(reasons) or error))
+                self.report.failed.append(f"stack {name}: {'; '.join(blocking or reasons) or error}")
+                if blocking:
+                    self._say(_("stack {name} was not deleted: {ids} in its VPC are not the lab's (no {tag} tag of "
+                                "this lab) and would keep the VPC from being deleted; delete them with `aws ec2 "
+                                "delete-vpc-endpoints --vpc-endpoint-ids {ids}`, then run `ssmlab cleanup` again.").format(
+                        name=name, ids=" ".join(blocking), tag=TAG_KEY))
+                else:
+                    self._say(_("stack {name} was not deleted: {reasons}").format(
+                        name=name, reasons="; ".join(reasons) or error))
+
+    def remove_added_endpoints(self, cfn, stack: str) -> list[str]:
+        """VPC endpoints added to the stack's VPC after it was made (the answer key's fix of
+        ``private-subnet-no-route``): while they exist AWS refuses to delete the subnet, its
+        security group and the VPC, and the stack ends DELETE_FAILED. The lab's (Name with
+        the prefix, and the tag) are deleted here, first; the ids of the others are returned,
+        untouched."""
+        ec2 = self.lab.client("ec2")
+        resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+        self.stack_made.update(r.get("PhysicalResourceId", "") for r in resources)
+        vpcs = [r["PhysicalResourceId"] for r in resources
+                if r["ResourceType"] == "AWS::EC2::VPC" and r.get("ResourceStatus") != "DELETE_COMPLETE"]
+        if not vpcs:
+            return []
+        added = [e for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": vpcs}])["VpcEndpoints"]
+                 if e.get("State", "").lower() not in ("deleted", "deleting")
+                 and not any(t["Key"] == "aws:cloudformation:stack-name" and t["Value"] == stack
+                             for t in e.get("Tags", []))]
+        foreign, deleted = [], []
+        for endpoint in added:
+            endpoint_id, tags = endpoint["VpcEndpointId"], endpoint.get("Tags", [])
+            if not self.scope.owns(name_tag(tags), tags):
+                foreign.append(endpoint_id)
+            elif self.do("delete", _Named(N_("VPC endpoint {name}"), name=endpoint_id), ec2.delete_vpc_endpoints,
+                         VpcEndpointIds=[endpoint_id]):
+                deleted.append(endpoint_id)
+        if deleted and not self.dry_run:
+            self._wait_until_gone(ec2, deleted)
+        return foreign
+
+    def _wait_until_gone(self, ec2, endpoint_ids: list[str]) -> None:
+        # EC2 has no waiter for a deleted endpoint: its state goes deleting, then deleted
+        # (or it is no longer listed), within a few minutes.
+        for _attempt in range(60):
+            try:
+                listed = ec2.describe_vpc_endpoints(VpcEndpointIds=endpoint_ids)["VpcEndpoints"]
+            except ClientError as error:
+                if _code(error) != "InvalidVpcEndpointId.NotFound":
+                    raise
+                listed = []  # EC2 no longer knows one of them: ask again for the rest
+                endpoint_ids = [i for i in endpoint_ids if i not in str(error)]
+                if endpoint_ids:
+                    continue
+            if not [e for e in listed if e.get("State", "").lower() != "deleted"]:
+                return
+            self.lab.wait(seconds=10, progress=False)
 
     def remove_instances(self) -> None:
         ec2 = self.lab.client("ec2")

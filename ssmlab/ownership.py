@@ -5,7 +5,12 @@ A resource is the lab's when it carries BOTH marks:
 - the ``ssmlab:lab`` tag, whose value is the prefix without its final hyphen
   (``ssmlab-ada`` for the prefix ``ssmlab-ada-``), and
 - a name starting with that prefix (stacks, roles, instance profiles, policies;
-  instances, which have no name of their own, are matched by the tag value alone).
+  instances, which have no name of their own, are matched by the tag value alone; VPC
+  endpoints by their Name tag).
+
+An instance profile or a policy that a stack with both marks made has the prefix but no tag
+(CloudFormation's types for them take none): CloudFormation's record of the stack that
+holds it stands for the tag (docs/aws-facts.md#cfn-stack-of-a-resource).
 
 A role a person made by hand with a lab name has no tag and is not the lab's; a tagged
 resource of another attendee (``ssmlab-ada-lovelace-...`` next to ``ssmlab-ada-...``)
@@ -52,7 +57,7 @@ ABSENT, OWNED, FOREIGN = "absent", "owned", "foreign"
 _PREFIX_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*-$")
 
 _MISSING = ("NoSuchEntity", "NoSuchEntityException", "InvalidInstanceID.NotFound",
-            "InvalidInstanceID.Malformed")
+            "InvalidInstanceID.Malformed", "InvalidVpcEndpointId.NotFound")
 
 
 def tag_value(prefix: str) -> str:
@@ -185,6 +190,19 @@ def _tags_of_instance(ec2, instance_id: str) -> list[dict] | None:
     return None
 
 
+def _tags_of_vpc_endpoint(ec2, endpoint_id: str) -> list[dict] | None:
+    for endpoint in ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"]:
+        if endpoint.get("State", "").lower() not in ("deleted", "deleting"):
+            return endpoint.get("Tags", [])
+    return None
+
+
+def name_tag(tags: list[dict] | None) -> str:
+    """The ``Name`` tag's value ("" without one): the name of an EC2 resource that has no
+    name of its own, such as a VPC endpoint."""
+    return next((t.get("Value", "") for t in tags or [] if t.get("Key") == "Name"), "")
+
+
 #: kind -> (service, how to read the tags of one resource: None when it is gone)
 _READERS: dict[str, tuple[str, Callable]] = {
     "role": ("iam", _tags_of_role),
@@ -192,6 +210,8 @@ _READERS: dict[str, tuple[str, Callable]] = {
     "policy": ("iam", _tags_of_policy),
     "stack": ("cloudformation", _tags_of_stack),
     "instance": ("ec2", _tags_of_instance),
+    # An endpoint's name is its Name tag (the answer key's carry one, ssmlab/fleet/causes.py).
+    "vpc endpoint": ("ec2", _tags_of_vpc_endpoint),
 }
 
 
@@ -203,8 +223,31 @@ def _name_of(kind: str, name: str) -> str:
     return name
 
 
+#: Kinds a stack makes without tags: CloudFormation's AWS::IAM::InstanceProfile and
+#: AWS::IAM::ManagedPolicy take no Tags (the fleet's template, docs/aws-facts.md#cfn-stack-of-a-resource).
+_MADE_UNTAGGED_BY_STACKS = ("instance profile", "policy")
+
+
+def _made_by_a_lab_stack(lab, name: str, scope: Scope) -> bool:
+    """True if a stack that is the lab's (both marks) made the resource ``name`` (its
+    physical id: a profile's name, a policy's ARN): CloudFormation records which stack
+    holds it (DescribeStackResources with PhysicalResourceId)."""
+    cfn = lab.client("cloudformation")
+    try:
+        resources = cfn.describe_stack_resources(PhysicalResourceId=name)["StackResources"]
+    except ClientError as error:
+        if _code(error) == "ValidationError":  # "Stack for NAME does not exist": no stack holds it
+            return False
+        raise
+    stacks = {r["StackName"] for r in resources}
+    return len(stacks) == 1 and all(scope.owns(stack, _tags_of_stack(cfn, stack)) for stack in stacks)
+
+
 def state(lab, kind: str, name: str, scope: Scope | None = None) -> str:
-    """:data:`ABSENT`, :data:`OWNED` (both marks) or :data:`FOREIGN` (exists, not the lab's)."""
+    """:data:`ABSENT`, :data:`OWNED` (both marks) or :data:`FOREIGN` (exists, not the lab's).
+
+    An instance profile or a policy a lab stack made carries no tags (its CloudFormation
+    type takes none); with the prefix, and made by a stack with both marks, it is the lab's."""
     service, read = _READERS[kind]
     try:
         tags = read(lab.client(service), name)
@@ -215,13 +258,19 @@ def state(lab, kind: str, name: str, scope: Scope | None = None) -> str:
     if tags is None:
         return ABSENT
     scope = scope or scope_of(lab)
-    mine = scope.owns_instance(tags) if kind == "instance" else scope.owns(_name_of(kind, name), tags)
+    if kind == "instance":
+        mine = scope.owns_instance(tags)
+    else:
+        mine = scope.owns(name_tag(tags) if kind == "vpc endpoint" else _name_of(kind, name), tags)
+        if (not mine and kind in _MADE_UNTAGGED_BY_STACKS and scope.tag_matches(tags) is None
+                and _name_of(kind, name).startswith(scope.prefix)):
+            mine = _made_by_a_lab_stack(lab, name, scope)
     return OWNED if mine else FOREIGN
 
 
 def not_the_labs(lab, kind: str, name: str) -> LabError:
     """The one sentence: what is not the lab's, and what to do."""
-    where = f"named {name}" if kind != "instance" else name
+    where = f"named {name}" if kind not in ("instance", "vpc endpoint") else name
     return LabError(
         _("The {kind} {where} is not the lab's (it lacks the tag {tag_key}={tag_value} "
         "or the prefix {prefix}), so the lab will not change or delete it: this lab "
@@ -288,6 +337,7 @@ GUARDED: dict[str, tuple[tuple[str, str], ...]] = {
     "ec2.StartInstances": (("instance", "InstanceIds"),),
     "ec2.RebootInstances": (("instance", "InstanceIds"),),
     "ec2.AssociateIamInstanceProfile": (("instance", "InstanceId"),),
+    "ec2.DeleteVpcEndpoints": (("vpc endpoint", "VpcEndpointIds"),),
 }
 
 

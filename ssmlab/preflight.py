@@ -50,6 +50,8 @@ LESSON_ACTIONS = (
     "cloudformation:CreateStack", "cloudformation:DescribeStacks",
     "cloudformation:DescribeStackEvents", "cloudformation:DeleteStack",
     "cloudformation:TagResource", "ssm:GetParameters", "ssm:GetParameter",
+    # clean-up: each lab stack's resources (a fleet's VPC, for the endpoints added to it)
+    "cloudformation:DescribeStackResources",
     "ec2:RunInstances", "ec2:CreateTags", "ec2:DescribeInstances",
     "ec2:TerminateInstances", "ec2:RebootInstances", "ec2:DescribeImages",
     "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:DescribeSecurityGroups",

@@ -299,3 +299,56 @@ def test_clean_up_takes_a_foreign_role_out_of_the_labs_profile_and_keeps_it(acco
     assert f"kept role {theirs}: no ssmlab:lab tag of this lab" in out
     assert snapshot(admin, theirs, "ssmlab-ada-profile-by-hand") == before
     assert lab_names_left(admin) == []
+
+
+def test_a_vpc_endpoint_is_the_labs_by_its_name_tag_and_the_labs_tag(account):
+    """Endpoints have no name of their own: the Name tag carries the prefix
+    (docs/aws-facts.md#endpoint-dependencies). DeleteVpcEndpoints is guarded like a stack's deletion."""
+    lab = ssmlab.start("aws", quiet=True)
+    ec2 = account.admin("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.5.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.5.1.0/24")["Subnet"]["SubnetId"]
+
+    def endpoint(*tags):
+        return ec2.create_vpc_endpoint(VpcId=vpc, VpcEndpointType="Interface", SubnetIds=[subnet],
+                                       ServiceName="com.amazonaws.eu-west-1.ssm", TagSpecifications=[
+                                           {"ResourceType": "vpc-endpoint", "Tags": list(tags)}])["VpcEndpoint"]["VpcEndpointId"]
+
+    ours = endpoint({"Key": "ssmlab:lab", "Value": "ssmlab-ada"}, {"Key": "Name", "Value": "ssmlab-ada-fleet-endpoint-ssm"})
+    untagged = endpoint({"Key": "Name", "Value": "ssmlab-ada-fleet-endpoint-ssm"})
+    unnamed = endpoint({"Key": "ssmlab:lab", "Value": "ssmlab-ada"})
+    assert ownership.state(lab, "vpc endpoint", ours) == ownership.OWNED
+    assert ownership.state(lab, "vpc endpoint", untagged) == ownership.FOREIGN
+    assert ownership.state(lab, "vpc endpoint", unnamed) == ownership.FOREIGN
+    for theirs in (untagged, unnamed):
+        with pytest.raises(LabError, match=f"vpc endpoint {theirs} is not the lab's"):
+            lab.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[theirs])
+    lab.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[ours])
+    states = {e["VpcEndpointId"]: e["State"].lower() for e in ec2.describe_vpc_endpoints(
+        VpcEndpointIds=[ours, untagged, unnamed])["VpcEndpoints"]}
+    assert states == {ours: "deleted", untagged: "available", unnamed: "available"}
+    assert ownership.state(lab, "vpc endpoint", ours) == ownership.ABSENT
+
+
+def test_an_untagged_profile_is_the_labs_only_when_a_lab_stack_made_it(account):
+    """AWS::IAM::InstanceProfile takes no Tags: the fleet's stack makes its profiles without
+    the lab's tag. CloudFormation records which stack holds each (docs/aws-facts.md#cfn-stack-of-a-resource)."""
+    lab = ssmlab.start("aws", quiet=True)
+    role = {"RoleName": "ssmlab-ada-r", "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}}
+    template = json.dumps({"Resources": {
+        "Role": {"Type": "AWS::IAM::Role", "Properties": role},
+        "Profile": {"Type": "AWS::IAM::InstanceProfile", "Properties": {
+            "InstanceProfileName": "ssmlab-ada-in-stack", "Roles": [{"Ref": "Role"}]}}}})
+    lab.client("cloudformation").create_stack(StackName="ssmlab-ada-stack", TemplateBody=template,
+                                              Capabilities=["CAPABILITY_NAMED_IAM"])
+    assert lab.client("iam").get_instance_profile(InstanceProfileName="ssmlab-ada-in-stack")["InstanceProfile"].get(
+        "Tags", []) == []
+    assert ownership.state(lab, "instance profile", "ssmlab-ada-in-stack") == ownership.OWNED
+    # the same in someone else's stack (no lab tag), or made by hand: not the lab's
+    account.admin("cloudformation").create_stack(StackName="ssmlab-ada-theirs", Capabilities=["CAPABILITY_NAMED_IAM"],
+                                                 TemplateBody=template.replace("ssmlab-ada-in-stack", "ssmlab-ada-their")
+                                                 .replace("ssmlab-ada-r", "ssmlab-ada-their-r"))
+    account.admin("iam").create_instance_profile(InstanceProfileName="ssmlab-ada-by-hand-profile")
+    assert ownership.state(lab, "instance profile", "ssmlab-ada-their") == ownership.FOREIGN
+    assert ownership.state(lab, "instance profile", "ssmlab-ada-by-hand-profile") == ownership.FOREIGN

@@ -33,9 +33,9 @@ from fault_injection import account  # noqa: F401 - the stand-in account fixture
 from test_faults import NOTHING, lab_resources
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-# Lessons 00-07, the journey. Lesson 08 builds its fleet as a CloudFormation stack on the
-# aws backend, with network ACL resources moto's CloudFormation does not have, so the
-# stand-in cannot host it; its offline run is checked like every lesson's (nbval).
+# Lessons 00-07, the journey. Lesson 08's offline run is checked like every lesson's (nbval);
+# its fleet's real-account path (the CloudFormation stack, the answer key, clean-up) runs
+# against this stand-in in tests/test_fleet_real_path.py.
 LESSONS = [p for p in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")) if int(p.name[:2]) <= 7]
 CLI_ERROR = re.compile(r"An error occurred \((\w+)\) when calling the (\w+) operation")
 TIMEOUT = 300  # seconds per cell, as ssmlab.notebooks allows

@@ -34,7 +34,7 @@ from ..errors import LabError
 from ..i18n import N_, _
 from ..naming import TAG_KEY
 from . import template as tpl
-from .causes import ADMIN_POLICY, BY_KEY, CAUSES, CORE, DEPRECATED_POLICY, Cause, Spec
+from .causes import ADMIN_POLICY, BY_KEY, CAUSES, CORE, DEPRECATED_POLICY, ENDPOINT_SERVICES, Cause, Spec
 
 __all__ = ["CAUSES", "Cause", "Fleet", "Grade", "Member", "answers", "build", "draw", "grade", "hint", "load"]
 
@@ -257,6 +257,9 @@ def load(lab) -> Fleet:
         "network_acl": acls.get(lab.name("fleet-acl"), ""),
         "deny_policy": tpl.DENY_POLICY, "dhmc_role": lab.name("fleet-dhmc-role"),
         **{f"endpoint_{service}": endpoints.get(service, "") for service in ("ssm", "ssmmessages", "ec2messages")},
+        # what the answer key's endpoints carry, so that clean-up knows them as the lab's
+        "lab_tag": lab.tags[0]["Value"],
+        **{f"endpoint_name_{service}": lab.name(f"fleet-endpoint-{service}") for service in ENDPOINT_SERVICES},
     }
     members = []
     for (name, cause), instance_id in zip(drawn, originals):

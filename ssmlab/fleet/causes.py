@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..i18n import _
+from ..naming import TAG_KEY
 
 
 def N_(message: str) -> str:
@@ -207,10 +208,13 @@ CAUSES: tuple[Cause, ...] = (
         hint2=N_("The subnet's route table has no 0.0.0.0/0 route and the VPC has no interface endpoints: "
                 "create endpoints for ssm, ssmmessages and ec2messages with private DNS (a NAT gateway "
                 "works too, at a higher cost)."),
+        # Tagged and named as the lab's (docs/aws-facts.md#the-fleet-on-cloudformation): clean-up
+        # may delete them before the stack, whose VPC they would keep from being deleted.
         fix=tuple(
             f"aws ec2 create-vpc-endpoint --vpc-id {{vpc}} --vpc-endpoint-type Interface --service-name "
             f"com.amazonaws.{{region}}.{service} --subnet-ids {{subnet}} --security-group-ids {{endpoint_sg}} "
-            "--private-dns-enabled"
+            f"--private-dns-enabled --tag-specifications 'ResourceType=vpc-endpoint,Tags=[{{Key={TAG_KEY},"
+            f"Value={{lab_tag}}}},{{Key=Name,Value={{endpoint_name_{service}}}}}]'"
             for service in ENDPOINT_SERVICES
         ),
         anchor="fleet-private-subnet-no-route",

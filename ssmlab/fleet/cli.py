@@ -28,10 +28,18 @@ def endpoint_lab(endpoint: str, region: str | None = None):
               endpoint=endpoint)
     try:
         lab.account_id = lab.client("sts").get_caller_identity()["Account"]
-    except (BotoCoreError, ClientError) as error:  # no endpoint, or it refused: one sentence
+    except ClientError as error:  # it answers, and says no (a wrong room key): AWS's own words
+        raise LabError(aws_error(error)) from None
+    except BotoCoreError as error:  # nothing answers there: one sentence
         raise LabError(_("The offline lab at {endpoint} does not answer ({error}): is `ssmlab serve` still "
                          "running?").format(endpoint=endpoint, error=type(error).__name__)) from None
     return lab
+
+
+def aws_error(error) -> str:
+    """A botocore ``ClientError`` as the AWS CLI prints it, one line: "An error occurred
+    (Code) when calling the Operation operation: message"."""
+    return " ".join(str(error).split())
 
 
 def _lab(args: argparse.Namespace):
@@ -47,9 +55,17 @@ def _lab(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from botocore.exceptions import ClientError
+
+    try:
+        return _run_on(_lab(args), args)
+    except ClientError as error:  # an AccessDenied, a throttle past the retries: AWS's words
+        raise LabError(aws_error(error)) from None
+
+
+def _run_on(lab, args: argparse.Namespace) -> int:
     from .. import fleet
 
-    lab = _lab(args)
     if args.fleet_command == "template":
         from .template import to_json
 

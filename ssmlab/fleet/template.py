@@ -6,10 +6,12 @@ drawn cause needs them, a private subnet without any route out, interface endpoi
 subnet with its own network ACL, a security group without HTTPS egress; per member a role,
 an instance profile and a ``t3.micro`` instance; no NAT gateway.
 
-:func:`apply` creates it: on a real account as a CloudFormation stack; offline by reading
+``fleet.build`` creates it: on a real account as a CloudFormation stack; offline by reading
 the same template resource by resource and making the EC2 and IAM calls CloudFormation
-would make (moto's CloudFormation has no ``AWS::EC2::NetworkAcl``, ``NetworkAclEntry`` or
-``SubnetNetworkAclAssociation``), so the two cannot drift apart: one template, one reader.
+would make (:func:`create_offline`), so the two cannot drift apart: one template. moto's
+CloudFormation, as ``ssmlab/simulation/cfn_corrections.py`` corrects it, hosts the template
+too (the stand-in account's real-account path, docs/aws-facts.md#the-fleet-on-cloudformation);
+tests/test_cfn_corrections.py holds that both ways make the same resources.
 """
 
 from __future__ import annotations

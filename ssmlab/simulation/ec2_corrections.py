@@ -27,6 +27,12 @@
   fixed (docs/aws-facts.md#fleet-endpoints-without-private-dns).
 - ``ModifyInstanceAttribute`` of ``userData`` on an instance that is not stopped: AWS answers
   ``IncorrectInstanceState``; moto changes it (docs/aws-facts.md#fleet-agent-not-installed).
+- What an interface endpoint holds. AWS refuses to delete a subnet, a security group or a
+  VPC an endpoint still uses: ``DependencyViolation`` "The subnet 'subnet-...' has
+  dependencies and cannot be deleted.", "resource sg-... has a dependent object", "The vpc
+  'vpc-...' has dependencies and cannot be deleted." (docs/aws-facts.md#the-fleet-on-cloudformation).
+  moto 5.2 deletes them, so a stack whose VPC a learner added endpoints to would be
+  deleted where AWS says DELETE_FAILED.
 """
 
 from __future__ import annotations
@@ -62,10 +68,44 @@ def install() -> None:
     _imdsv2_for_images_that_require_it()
     _private_dns_of_an_endpoint_can_change()
     wrap_methods([(EC2Backend, "replace_iam_instance_profile_association", _replaced_with_a_new_association),
-                  (EC2Backend, "modify_instance_attribute", _user_data_only_while_stopped)])
+                  (EC2Backend, "modify_instance_attribute", _user_data_only_while_stopped),
+                  (EC2Backend, "delete_subnet", _refused_while_an_endpoint_uses("subnet")),
+                  (EC2Backend, "delete_security_group", _refused_while_an_endpoint_uses("group")),
+                  (EC2Backend, "delete_vpc", _refused_while_an_endpoint_uses("vpc"))])
     _installed = True
 
 
+def _live_endpoints(backend):
+    return [e for e in backend.vpc_end_points.values() if e.state not in ("deleted", "deleting")]
+
+
+def _refused_while_an_endpoint_uses(kind: str):
+    """DeleteSubnet, DeleteSecurityGroup and DeleteVpc answer DependencyViolation while an
+    endpoint that is not deleted uses the resource (see the module's docstring)."""
+    from ._moto import EC2ClientError
+
+    def make(original):
+        if kind == "subnet":
+            def delete_subnet(self, subnet_id, *args, **kwargs):
+                if any(subnet_id in (e.subnet_ids or []) for e in _live_endpoints(self)):
+                    raise EC2ClientError("DependencyViolation",
+                                         f"The subnet '{subnet_id}' has dependencies and cannot be deleted.")
+                return original(self, subnet_id, *args, **kwargs)
+            return delete_subnet
+        if kind == "group":
+            def delete_security_group(self, name=None, group_id=None, *args, **kwargs):
+                if group_id and any(group_id in (e.security_group_ids or []) for e in _live_endpoints(self)):
+                    raise EC2ClientError("DependencyViolation", f"resource {group_id} has a dependent object")
+                return original(self, name, group_id, *args, **kwargs)
+            return delete_security_group
+
+        def delete_vpc(self, vpc_id, *args, **kwargs):
+            if any(e.vpc_id == vpc_id for e in _live_endpoints(self)):
+                raise EC2ClientError("DependencyViolation", f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
+            return original(self, vpc_id, *args, **kwargs)
+        return delete_vpc
+
+    return make
 def _user_data_only_while_stopped(original):
     """EC2 changes an instance's user data only while it is stopped: otherwise
     IncorrectInstanceState, "The instance 'ID' is not in the 'stopped' state."
