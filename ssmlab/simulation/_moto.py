@@ -326,6 +326,7 @@ _EXPECTED: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     ("core", "moto.ec2.models", "EC2Backend.delete_vpc", ("self", "vpc_id")),
     ("core", "moto.ec2.models.instances", "Instance.__init__",
      ("self", "ec2_backend", "image_id", "user_data", "security_groups")),
+    ("core", "moto.ec2.models.elastic_network_interfaces", "NetworkInterface.check_auto_public_ip", ("self",)),
     ("core", "moto.ec2.models.instances", "Instance.create_from_cloudformation_json",
      ("resource_name", "cloudformation_json", "account_id", "region_name")),
     ("core", "moto.ec2.responses.instances", "InstanceResponse.run_instances", ("self",)),

@@ -582,13 +582,15 @@ def _with_properties(apply_properties):
 def _vpc_properties(vpc, p, account_id, region_name) -> None:
     for attribute, name in (("EnableDnsSupport", "enable_dns_support"), ("EnableDnsHostnames", "enable_dns_hostnames")):
         if attribute in p:
-            _ec2(account_id, region_name).modify_vpc_attribute(vpc.id, name, str(_true(p[attribute])).lower())
+            _ec2(account_id, region_name).modify_vpc_attribute(vpc.id, name, _true(p[attribute]))
 
 
 def _subnet_properties(subnet, p, account_id, region_name) -> None:
+    # A bool, as EC2's responses parse the attribute from the request: moto launches with a
+    # public IP only when ``map_public_ip_on_launch is True``.
     if "MapPublicIpOnLaunch" in p:
         _ec2(account_id, region_name).modify_subnet_attribute(
-            subnet.id, "map_public_ip_on_launch", str(_true(p["MapPublicIpOnLaunch"])).lower())
+            subnet.id, "map_public_ip_on_launch", _true(p["MapPublicIpOnLaunch"]))
 
 
 def _tags_property(resource, p, account_id, region_name) -> None:

@@ -168,6 +168,16 @@ def _apply_instance_properties_from_cloudformation() -> None:
             }
         instance = create(cls, resource_name, cloudformation_json, account_id, region_name,
                           **kwargs)
+        if "NetworkInterfaces" not in properties and instance.subnet_id:
+            # AWS gives an instance a public IPv4 address when its subnet says
+            # MapPublicIpOnLaunch (EC2 User Guide, "Public IPv4 addresses"), from a template
+            # as from RunInstances; moto's CloudFormation never asks (its run_instances call
+            # passes no associate_public_ip), so the fleet's public members had none.
+            subnet = instance.ec2_backend.get_subnet(instance.subnet_id)
+            if subnet.map_public_ip_on_launch is True:
+                nic = instance.nics[0]
+                nic.public_ip_auto_assign = True
+                nic.check_auto_public_ip()
         options = properties.get("MetadataOptions")
         if options:
             # CloudFormation passes template values as given (numbers may be strings).
