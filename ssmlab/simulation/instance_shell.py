@@ -28,8 +28,10 @@ from typing import Callable
 import importlib.util
 import sys
 
+from . import bashlex_fixes, shell_bounds
 from . import imds as imds_module
-from .shell_result import KERNEL, Result
+from .shell_bounds import Budget, Stopped, TimedOut
+from .shell_result import KERNEL, NOT_SIMULATED, Result
 
 
 def _imported_on_first_use(name: str):
@@ -49,7 +51,6 @@ def _imported_on_first_use(name: str):
 
 bashlex = _imported_on_first_use("bashlex")
 
-NOT_SIMULATED = 120
 AMAZON_LINUX_PROMPT = "sh-5.2$ "
 
 # Real commands of an Amazon Linux 2023 instance the lab does not simulate: they are
@@ -85,7 +86,7 @@ SIMULATED = {
     "date": "the lab's clock (UTC)", "systemctl": "status amazon-ssm-agent",
     "env": "the exported variables", "printenv": "the exported variables",
     "which": "/usr/bin/NAME for the commands it knows", "unset": "builtin",
-    "sleep": "returns at once", "sudo": "runs the command as root",
+    "sleep": "NUMBER[smhd]..., on the lab's clock", "sudo": "runs the command as root",
     "ssm-cli": "get-diagnostics --output table, the diagnostics of the simulated agent",
 }
 
@@ -146,14 +147,37 @@ def _now() -> datetime:
 
 @dataclass
 class _Out:
+    """What a list of commands writes. It holds at most ``shell_bounds.MAX_VALUE``
+    characters: past them a captured output (a substitution, a pipeline's stage) stops
+    the script, and the script's own output (``keep_first``) keeps its beginning, as
+    GetCommandInvocation does (docs/aws-facts.md#bounds-on-what-an-instance-runs)."""
+
     out: list[str] = field(default_factory=list)
     err: list[str] = field(default_factory=list)
     code: int = 0
+    keep_first: bool = False
+    size: int = 0
+    dropped: bool = False
 
     def add(self, result: Result) -> None:
-        self.out.append(result.stdout)
-        self.err.append(result.stderr)
+        self.write(result.stdout, result.stderr)
         self.code = result.exit_code
+
+    def take(self, other: "_Out") -> None:
+        """Append what ``other`` wrote (its status is not taken)."""
+        self.write("".join(other.out), "".join(other.err))
+
+    def write(self, stdout: str, stderr: str) -> None:
+        room = shell_bounds.MAX_VALUE - self.size
+        if len(stdout) + len(stderr) > room:
+            if not self.keep_first:
+                raise shell_bounds.too_big()
+            self.dropped = True
+            stdout = stdout[: max(room, 0)]
+            stderr = stderr[: max(room - len(stdout), 0)]
+        self.size += len(stdout) + len(stderr)
+        self.out.append(stdout)
+        self.err.append(stderr)
 
     def result(self) -> Result:
         return Result("".join(self.out), "".join(self.err), self.code)
@@ -177,6 +201,8 @@ class InstanceShell:
         endpoint: str | None = None,
         facts: imds_module.InstanceFacts | None = None,
         now: Callable[[], datetime] = _now,
+        execution_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         if user not in USERS:
             raise ValueError(f"user must be one of {sorted(USERS)}")
@@ -202,6 +228,10 @@ class InstanceShell:
         self._source = ""
         self._pending_stderr: list[str] = []
         self._pos = 0
+        # What one script (Run Command's executionTimeout) or one typed line (Session
+        # Manager's idle session timeout) may spend on the lab's clock (shell_bounds).
+        self.budget = Budget(execution_timeout if execution_timeout is not None else idle_timeout)
+        self.timed_out = False
 
     # -- entry points ------------------------------------------------------------------
     def run(self, lines: list[str]) -> Result:
@@ -211,14 +241,32 @@ class InstanceShell:
         script = "\n".join(str(line) for line in lines)
         result = self.run_script(script)
         err = result.stderr
-        if result.exit_code != 0:
+        # A script stopped at its executionTimeout gets no such line: the agent marks it
+        # TimedOut instead (agent/plugins/runscript/runscript.go:201-207).
+        if result.exit_code != 0 and not self.timed_out:
             err += f"failed to run commands: exit status {result.exit_code}"
-        return Result(result.stdout, err, result.exit_code)
+        return Result(result.stdout, err, result.exit_code, result.duration)
 
     def run_script(self, script: str) -> Result:
-        out = _Out()
+        out = _Out(keep_first=True)
+        self.budget.reset()
+        self.timed_out = False
         try:
-            self._run_text(script, out)
+            try:
+                self._run_text(script, out)
+            except RecursionError:
+                raise shell_bounds.too_deep() from None
+        except TimedOut:
+            # The agent kills the script at its executionTimeout and keeps what it wrote
+            # (agent/executers/executers.go:325-335): exit code 137. In a session, the idle
+            # timeout ends the session, and its shell with it.
+            self.timed_out = self.ended = True
+            out.code = shell_bounds.STOPPED_PREEMPTIVELY
+            if not self.command_id:
+                out.err.append(shell_bounds.idle_line())
+        except Stopped as stop:
+            out.add(stop.result)
+            self.ended = bool(self.command_id)
         except _Exit as stop:
             if isinstance(stop, _ExitWith):
                 out.add(stop.result)
@@ -229,7 +277,10 @@ class InstanceShell:
             if self.ended and not self.command_id:
                 out.err.append("exit\n")
         self.last_code = out.code
-        return out.result()
+        if out.dropped and not self.command_id:
+            out.err.append(shell_bounds.dropped_line())
+        result = out.result()
+        return Result(result.stdout, result.stderr, result.exit_code, self.budget.seconds)
 
     # -- parsing -----------------------------------------------------------------------
     def _prefix(self) -> str:
@@ -356,8 +407,9 @@ class InstanceShell:
                 if not subshell:
                     raise
                 out.code = stop.code
-            if saved:
-                self.variables, self.cwd = saved
+            finally:  # also when a bound stops the line (shell_bounds)
+                if saved:
+                    self.variables, self.cwd = saved
             self._set_code(out.code)
         elif kind == "if":
             self._if(node, stdin, out)
@@ -380,8 +432,7 @@ class InstanceShell:
             if word in ("if", "elif"):
                 condition = _Out()
                 self._node(parts[i + 1], stdin, condition)
-                out.out.extend(condition.out)
-                out.err.extend(condition.err)
+                out.take(condition)
                 if condition.code == 0:
                     self._node(parts[i + 3], stdin, out)
                     return
@@ -424,7 +475,8 @@ class InstanceShell:
             self._node(command, "", sub)
         except _Exit as stop:
             sub.code = stop.code
-        self.variables, self.cwd = saved
+        finally:  # also when a bound stops the line (shell_bounds)
+            self.variables, self.cwd = saved
         self.last_code = sub.code
         self._pending_stderr.append("".join(sub.err))
         return "".join(sub.out).rstrip("\n")
@@ -457,10 +509,14 @@ class InstanceShell:
         subs = {p.pos[0]: p for p in getattr(word_node, "parts", []) if p.kind == "commandsubstitution"}
         fields: list[str] = [""]
         has_field = [False]
+        size = [end - start]  # the word's own text, then what its expansions add
         quote = None
         i = start
 
         def emit(text: str, quoted: bool) -> None:
+            size[0] += len(text)
+            if size[0] > shell_bounds.MAX_VALUE:
+                raise shell_bounds.too_big()
             if quoted or not split:
                 fields[-1] += text
                 has_field[-1] = True
@@ -527,6 +583,7 @@ class InstanceShell:
     def _command(self, node, stdin: str) -> Result:
         self._pending_stderr = []
         self._pos = node.pos[0]
+        self.budget.command()
         assignments: list[tuple[str, str]] = []
         words: list[str] = []
         redirects = []
@@ -539,7 +596,7 @@ class InstanceShell:
                 redirects.append(part)
             elif part.kind in ("word", "assignment"):
                 words.extend(self._expand(part))
-        pre_err = "".join(self._pending_stderr)
+        pre_err = shell_bounds.check_size("".join(self._pending_stderr))
         if any(r.type not in ("<", "<<", ">", ">>", ">&", "&>") for r in redirects):
             kinds = ", ".join(sorted({r.type for r in redirects}))
             return self._not_simulated(f"bash's {kinds} redirection")
@@ -617,7 +674,7 @@ class InstanceShell:
                 continue
             path = self._path(target)
             if redirect.type == ">>":
-                self.files[path] = self.files.get(path, "") + text
+                self.files[path] = shell_bounds.check_size(self.files.get(path, "") + text)
             else:
                 self.files[path] = text
         return Result(stdout, stderr, result.exit_code)
@@ -772,6 +829,11 @@ class InstanceShell:
         return Result("".join(out), err, code)
 
     def _cmd_sleep(self, args, stdin):
+        # GNU sleep: the sum of its NUMBER[smhd] arguments, spent on the lab's clock.
+        seconds = shell_bounds.sleep_seconds(args)
+        if seconds is None:
+            return self._not_simulated("`sleep " + " ".join(args) + "`")
+        self.budget.spend(seconds)
         return Result("", "", 0)
 
     def _sudo(self, args, stdin):
@@ -1063,6 +1125,7 @@ class _Unparsable(Exception):
 
 
 def _parse(text: str):
+    bashlex_fixes.install(bashlex)
     try:
         return bashlex.parse(text)
     except (TypeError, AttributeError, IndexError, KeyError, ValueError, RecursionError):

@@ -22,7 +22,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from . import _moto, agent
+from . import _moto, agent, shell_bounds
 from ._moto import ServiceException, mock_random
 from .instance_shell import InstanceShell
 
@@ -75,7 +75,9 @@ def close_session_record(account_id: str, region: str, session_id: str) -> None:
 def start(account_id: str, region: str, target: str, caller: str) -> str:
     session_id = open_session_record(account_id, region, target, caller)
     state = agent.observe(account_id, region, target)
-    _shells[(account_id, session_id)] = InstanceShell(state, user="ssm-user")
+    # A line runs until Session Manager's idle timeout at most: no input comes while it runs.
+    _shells[(account_id, session_id)] = InstanceShell(state, user="ssm-user",
+                                                      idle_timeout=shell_bounds.IDLE_SESSION_TIMEOUT)
     return session_id
 
 
