@@ -95,17 +95,13 @@ def terminate(account_id: str, region: str, session_id: str) -> None:
     close_session_record(account_id, region, session_id)
 
 
-def _caller_arn(response) -> str:
-    return _moto.caller_arn(response)
-
-
 def ssmlab_session(self) -> str:
     # Not an operation of botocore's model, so moto cannot serialise an ActionResult for
     # it: the handler returns its JSON body itself (errors still go through moto).
     action = self._get_param("Action")
     account_id, region = self.current_account, self.region
     if action == "Start":
-        return json.dumps({"SessionId": start(account_id, region, self._get_param("Target"), _caller_arn(self))})
+        return json.dumps({"SessionId": start(account_id, region, self._get_param("Target"), _moto.caller_arn(self))})
     session_id = self._get_param("SessionId")
     if action == "Run":
         answer = run(account_id, session_id, self._get_param("Line") or "")

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import _moto, agent, clock, commands, shell_bounds, world
-from ._moto import ActionResult, ServiceException, mock_random
+from ._moto import ActionResult, mock_random
 from .instance_shell import InstanceShell
 from .world import service_setting_value  # noqa: F401 - part of this module's answers
 from .world import setting_key as _setting_key
@@ -75,23 +75,17 @@ SERVICE_SETTING_DEFAULTS = {
 # Errors, raised the moto way: a ServiceException is serialised with its code (HTTP 400).
 
 
-def _error(code: str) -> type[ServiceException]:
-    # str() is the message alone: moto's JSON serialiser falls back to str(error) for an
-    # empty message, which would send "Code: " where AWS sends no message at all.
-    return type(code, (ServiceException,), {"code": code, "__str__": lambda self: self.message})
-
-
-InvalidInstanceId = _error("InvalidInstanceId")
-InvalidDocument = _error("InvalidDocument")
-InvalidCommandId = _error("InvalidCommandId")
-InvocationDoesNotExist = _error("InvocationDoesNotExist")
-InvalidFilterKey = _error("InvalidFilterKey")
-InvalidInstanceInformationFilterValue = _error("InvalidInstanceInformationFilterValue")
-InvalidParameters = _error("InvalidParameters")
-TargetNotConnected = _error("TargetNotConnected")
-DoesNotExistException = _error("DoesNotExistException")
-ServiceSettingNotFound = _error("ServiceSettingNotFound")
-ValidationException = _error("ValidationException")
+InvalidInstanceId = _moto.service_error("InvalidInstanceId")
+InvalidDocument = _moto.service_error("InvalidDocument")
+InvalidCommandId = _moto.service_error("InvalidCommandId")
+InvocationDoesNotExist = _moto.service_error("InvocationDoesNotExist")
+InvalidFilterKey = _moto.service_error("InvalidFilterKey")
+InvalidInstanceInformationFilterValue = _moto.service_error("InvalidInstanceInformationFilterValue")
+InvalidParameters = _moto.service_error("InvalidParameters")
+TargetNotConnected = _moto.service_error("TargetNotConnected")
+DoesNotExistException = _moto.service_error("DoesNotExistException")
+ServiceSettingNotFound = _moto.service_error("ServiceSettingNotFound")
+ValidationException = _moto.service_error("ValidationException")
 
 
 # ---------------------------------------------------------------------------------------
@@ -354,16 +348,12 @@ def _session_matches(record: dict[str, Any], key: str | None, value: str | None)
     raise InvalidFilterKey("")
 
 
-def _caller_arn(response) -> str:
-    return _moto.caller_arn(response)
-
-
 def start_session_action(self) -> ActionResult:
     return ActionResult(start_session(
         self.current_account,
         self.region,
         self._get_param("Target"),
-        _caller_arn(self),
+        _moto.caller_arn(self),
         document_name=self._get_param("DocumentName"),
         reason=self._get_param("Reason"),
     ))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from . import clock, ssm_api
+from . import _moto, clock, ssm_api
 from ._moto import ActionResult, SimpleSystemManagerResponse, wrap_methods
 
 #: AWS-RunShellScript's content as GetDocument returns it (awscli/examples/ssm/get-document.rst;
@@ -63,7 +63,7 @@ RUN_SHELL_SCRIPT = {
 AWS_DOCUMENTS = {"AWS-RunShellScript": (RUN_SHELL_SCRIPT, ["Linux", "MacOS"])}
 VERSIONS = ("1", "$LATEST", "$DEFAULT")
 
-InvalidDocumentVersion = ssm_api._error("InvalidDocumentVersion")
+InvalidDocumentVersion = _moto.service_error("InvalidDocumentVersion")
 
 
 def document_content(name: str) -> str:
