@@ -193,9 +193,30 @@ def test_run_command_ends_timed_out_through_the_api(lab):
     assert listed["Status"] == "Failed" and listed["ErrorCount"] == 1
 
 
+# A value of 524,288 characters, used a thousand times in one command: each would hold
+# more than 500 MB if the command's words, output or input were not bounded as a whole.
+HALF_MEGA = ["x=ab"] + ["x=$x$x"] * 18
+MANY_COPIES = {
+    "words": HALF_MEGA + ["echo " + "$x " * 1000],
+    "for": HALF_MEGA + ["for i in " + "$x " * 1000 + "; do true; done"],
+    "printf": HALF_MEGA + ['printf "%s$x" ' + "a " * 1000],  # the format again for each argument
+    "cat": HALF_MEGA + ["echo $x > /tmp/f", "cat " + "/tmp/f " * 1000],
+    "grep": HALF_MEGA + ["echo $x > /tmp/f", "grep -c y " + "/tmp/f " * 1000],
+    "here-document": HALF_MEGA + ["cat <<EOF\n" + "$x" * 1000 + "\nEOF"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(MANY_COPIES))
+def test_one_command_cannot_hold_a_value_many_times(name):
+    shell, result = run_command(MANY_COPIES[name], 3600)
+    assert result.exit_code == NOT_SIMULATED, result.stderr[-300:]
+    assert "ssmlab: a value of more than 1,000,000 characters" in result.stderr
+    assert len(result.stdout) <= shell_bounds.MAX_VALUE
+
+
 # The worst cases found, each in a process whose address space is capped: they end, and
 # the process never needs more than the cap.
-WORST_CASES = [
+WORST_CASES = list(MANY_COPIES.values()) + [
     ["x=ab"] + ["x=$x$x$x$x"] * 40,
     [f"x={'y' * 999}", "for i in " + "a " * 3000 + "; do echo $x; echo $x >&2; done"],
     [f"x={'y' * 999}", "for i in " + "a " * 3000 + "; do echo $x >> /tmp/f; done"],

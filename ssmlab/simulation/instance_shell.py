@@ -156,7 +156,7 @@ class _Out:
     err: list[str] = field(default_factory=list)
     code: int = 0
     keep_first: bool = False
-    size: int = 0
+    sizes: list[int] = field(default_factory=lambda: [0, 0])  # stdout, stderr
     dropped: bool = False
 
     def add(self, result: Result) -> None:
@@ -168,16 +168,17 @@ class _Out:
         self.write("".join(other.out), "".join(other.err))
 
     def write(self, stdout: str, stderr: str) -> None:
-        room = shell_bounds.MAX_VALUE - self.size
-        if len(stdout) + len(stderr) > room:
-            if not self.keep_first:
-                raise shell_bounds.too_big()
-            self.dropped = True
-            stdout = stdout[: max(room, 0)]
-            stderr = stderr[: max(room - len(stdout), 0)]
-        self.size += len(stdout) + len(stderr)
-        self.out.append(stdout)
-        self.err.append(stderr)
+        kept = []
+        for n, text in enumerate((stdout, stderr)):
+            room = shell_bounds.MAX_VALUE - self.sizes[n]
+            if len(text) > room:
+                if not self.keep_first:
+                    raise shell_bounds.too_big()
+                self.dropped, text = True, text[: max(room, 0)]
+            self.sizes[n] += len(text)
+            kept.append(text)
+        self.out.append(kept[0])
+        self.err.append(kept[1])
 
     def result(self) -> Result:
         return Result("".join(self.out), "".join(self.err), self.code)
@@ -448,6 +449,7 @@ class InstanceShell:
         parts = node.parts
         name = parts[1].word
         words: list[str] = []
+        total = 0
         body = None
         in_words = False
         for part in parts[2:]:
@@ -458,7 +460,9 @@ class InstanceShell:
                     in_words = False
                 continue
             if in_words and part.kind == "word":
-                words.extend(self._expand(part))
+                expanded = self._expand(part)
+                total = shell_bounds.grow(total, expanded)
+                words.extend(expanded)
             elif part.kind != "word":
                 body = part
         out.code = 0
@@ -586,6 +590,7 @@ class InstanceShell:
         self.budget.command()
         assignments: list[tuple[str, str]] = []
         words: list[str] = []
+        total = 0  # characters in words
         redirects = []
         for part in node.parts:
             if part.kind == "assignment" and not words:
@@ -595,7 +600,9 @@ class InstanceShell:
             elif part.kind == "redirect":
                 redirects.append(part)
             elif part.kind in ("word", "assignment"):
-                words.extend(self._expand(part))
+                expanded = self._expand(part)
+                total = shell_bounds.grow(total, expanded)
+                words.extend(expanded)
         pre_err = shell_bounds.check_size("".join(self._pending_stderr))
         if any(r.type not in ("<", "<<", ">", ">>", ">&", "&>") for r in redirects):
             kinds = ", ".join(sorted({r.type for r in redirects}))
@@ -638,8 +645,16 @@ class InstanceShell:
                 body = redirect.heredoc.value.rsplit("\n", 1)[0] + "\n" if "\n" in redirect.heredoc.value else ""
                 delimiter = self._source[redirect.output.pos[0]:redirect.output.pos[1]]
                 if not any(q in delimiter for q in "'\"\\"):
-                    body = re.sub(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|\?)",
-                                  lambda m: self._parameter(m.group(1) or m.group(2)), body)
+                    grown = [len(body)]
+
+                    def value(m: re.Match) -> str:
+                        text = self._parameter(m.group(1) or m.group(2))
+                        grown[0] += len(text)
+                        if grown[0] > shell_bounds.MAX_VALUE:
+                            raise shell_bounds.too_big()
+                        return text
+
+                    body = re.sub(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|\?)", value, body)
                 stdin = body
                 continue
             if redirect.type == "<":
@@ -786,6 +801,7 @@ class InstanceShell:
         fmt, values = args[0], list(args[1:])
         fmt = fmt.replace("\\n", "\n").replace("\\t", "\t")
         out = []
+        written = 0
         while True:
             consumed = [0]
 
@@ -800,6 +816,7 @@ class InstanceShell:
                 return value
 
             out.append(re.sub(r"%%|%[-0-9.]*[sdq]", fill, fmt))
+            written = shell_bounds.grow(written, out[-1])
             if not values or not consumed[0]:
                 break
         return Result("".join(out), "", 0)
@@ -931,6 +948,7 @@ class InstanceShell:
         if not paths:
             return Result(stdin, "", 0)
         out, err, code = [], [], 0
+        written = 0
         for arg in paths:
             content, problem = self._read("cat", self._path(arg))
             if problem is not None:
@@ -938,6 +956,7 @@ class InstanceShell:
                 code = problem.exit_code
             else:
                 out.append(content)
+                written = shell_bounds.grow(written, content)
         return Result("".join(out), "".join(err), code)
 
     def _cmd_ls(self, args, stdin):
@@ -980,6 +999,7 @@ class InstanceShell:
         if not files:
             return [("", stdin)], [], 0
         texts, err, code = [], [], 0
+        read = 0
         for arg in files:
             content, problem = self._read(name, self._path(arg))
             if problem is not None:
@@ -987,6 +1007,7 @@ class InstanceShell:
                 code = problem.exit_code if problem.exit_code == NOT_SIMULATED else 2
             else:
                 texts.append((arg, content))
+                read = shell_bounds.grow(read, content)
         return texts, err, code
 
     def _cmd_grep(self, args, stdin):

@@ -114,6 +114,16 @@ def dropped_line() -> str:
              "the rest is not shown\n").format(limit=MAX_VALUE)
 
 
+def grow(total: int, added) -> int:
+    """``total`` characters so far plus ``added`` (a text or a list of texts), with
+    :func:`too_big` raised past :data:`MAX_VALUE` (the words of one command, what one
+    command writes)."""
+    total += len(added) if isinstance(added, str) else sum(map(len, added))
+    if total > MAX_VALUE:
+        raise too_big()
+    return total
+
+
 def check_size(text: str) -> str:
     """``text``, or :func:`too_big` raised when it is longer than :data:`MAX_VALUE`."""
     if len(text) > MAX_VALUE:
