@@ -254,3 +254,24 @@ def test_the_worst_cases_stay_under_a_memory_ceiling(tmp_path):
     assert len(codes) == 2 * len(WORST_CASES)
     assert all(0 <= code <= 255 for code in codes)
     assert shell_bounds.STOPPED_PREEMPTIVELY in codes and NOT_SIMULATED in codes
+
+
+def test_a_long_script_with_a_syntax_error_at_its_end_runs_what_comes_before():
+    # The search for where bash stops parses each complete part once (it was every prefix
+    # of the script: a 4,000-line script meant 4,000 parses of up to 4,000 lines).
+    shell, result = run_command(["echo a"] * 4000 + ["fi"], 3600)
+    assert result.stdout == "a\n" * 4000
+    assert "line 4001: syntax error near unexpected token `fi'" in result.stderr
+    assert result.exit_code == 2
+
+
+def test_an_unfinished_construct_too_long_to_search_is_one_line():
+    shell, result = run_command(["if true; then"] + ["echo a"] * 3000, 3600)
+    assert result.exit_code == NOT_SIMULATED and result.stdout == ""
+    assert result.stderr.startswith("ssmlab: this script has a syntax error after a construct too long")
+
+
+def test_a_script_longer_than_the_lab_reads_is_one_line():
+    shell, result = run_command(["echo " + "a" * shell_bounds.MAX_SCRIPT], 3600)
+    assert result.exit_code == NOT_SIMULATED
+    assert result.stderr.startswith("ssmlab: a script of more than 100,000 characters is not simulated")

@@ -316,6 +316,8 @@ class InstanceShell:
 
     def _run_text(self, script: str, out: _Out) -> None:
         self._source = script
+        if len(script) > shell_bounds.MAX_SCRIPT:
+            raise shell_bounds.too_long()
         try:
             trees = _parse(script) if script.strip() else []
         except _Unparsable:
@@ -328,13 +330,21 @@ class InstanceShell:
             return
         except bashlex.errors.ParsingError as error:
             # bash runs the complete commands before the one it cannot parse: find the
-            # last line up to which the script parses, and the line of the error.
+            # last line up to which the script parses, and the line of the error. Lines
+            # after a complete part are parsed on their own (the search stays linear in
+            # the script but for an unfinished construct, whose search is bounded).
             lines = script.split("\n")
-            complete, line_no, message = 0, len(lines), error.message
+            complete, start, line_no, message = 0, 0, len(lines), error.message
+            searched = 0
             for k in range(1, len(lines) + 1):
+                chunk = "\n".join(lines[start:k])
+                searched += len(chunk)
+                if searched > shell_bounds.MAX_SEARCH:
+                    raise shell_bounds.too_long_to_search() from None
                 try:
-                    _parse("\n".join(lines[:k]))
-                    complete = k
+                    if chunk.strip():
+                        _parse(chunk)
+                    complete = start = k
                 except bashlex.errors.ParsingError as partial:
                     if partial.message.startswith("unexpected token"):
                         line_no, message = k, partial.message

@@ -36,6 +36,11 @@ MAX_COMMANDS = 400_000
 IDLE_SESSION_TIMEOUT = 20 * 60
 #: The longest value the shell keeps, in characters.
 MAX_VALUE = 1_000_000
+#: The longest script (or typed line) the shell reads: bashlex parses about 70,000
+#: characters a second, so about 1.5 s of the lab's CPU.
+MAX_SCRIPT = 100_000
+#: How many characters the shell parses again to find where a syntax error starts.
+MAX_SEARCH = 3 * MAX_SCRIPT
 #: The exit code the agent gives a script it stopped (agent/appconfig/constants_unix.go:97,
 #: CommandStoppedPreemptivelyExitCode: 128 + SIGKILL).
 STOPPED_PREEMPTIVELY = 137
@@ -95,6 +100,20 @@ def too_big() -> Stopped:
         "ssmlab: a value of more than {limit:,} characters (a word, a variable, a command's output "
         "or a file) is not modelled by ssmlab's offline lab; the script stops here (exit {code})\n"
     ).format(limit=MAX_VALUE, code=NOT_SIMULATED))
+
+
+def too_long() -> Stopped:
+    return Stopped(_(
+        "ssmlab: a script of more than {limit:,} characters is not simulated by ssmlab's offline lab "
+        "(exit {code})\n"
+    ).format(limit=MAX_SCRIPT, code=NOT_SIMULATED))
+
+
+def too_long_to_search() -> Stopped:
+    return Stopped(_(
+        "ssmlab: this script has a syntax error after a construct too long for the offline lab to "
+        "search for where bash would stop; not simulated (exit {code})\n"
+    ).format(code=NOT_SIMULATED))
 
 
 def too_deep() -> Stopped:
