@@ -275,3 +275,10 @@ def test_a_script_longer_than_the_lab_reads_is_one_line():
     shell, result = run_command(["echo " + "a" * shell_bounds.MAX_SCRIPT], 3600)
     assert result.exit_code == NOT_SIMULATED
     assert result.stderr.startswith("ssmlab: a script of more than 100,000 characters is not simulated")
+
+
+def test_the_aws_cli_calls_of_one_script_are_bounded(monkeypatch):
+    monkeypatch.setattr(shell_bounds, "MAX_AWS_CALLS", 3)
+    shell, result = run_command(["for i in a b c d e; do aws --version; done", "echo never"], 3600)
+    assert result.exit_code == NOT_SIMULATED and "never" not in result.stdout
+    assert result.stderr.startswith("ssmlab: the script called the AWS CLI 3 times, the most")

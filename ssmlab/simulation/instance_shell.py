@@ -1147,6 +1147,7 @@ class InstanceShell:
     def _cmd_aws(self, args, stdin):
         from . import instance_aws
 
+        self.budget.aws_call()  # each call is a request the lab answers (shell_bounds)
         return instance_aws.aws(self, args, stdin)
 
 

@@ -10,7 +10,8 @@ A learner's script never exhausts the process that serves the lab:
   Session Manager's idle session timeout (:data:`IDLE_SESSION_TIMEOUT`): no input comes
   from the client while it runs, so the session ends there;
 - **commands**: at most :data:`MAX_COMMANDS` in one script or line (a timeout above
-  ``MAX_COMMANDS * COMMAND_SECONDS`` is not simulated to its end);
+  ``MAX_COMMANDS * COMMAND_SECONDS`` is not simulated to its end), of which at most
+  :data:`MAX_AWS_CALLS` run the AWS CLI (each one is a request to the lab);
 - **memory**: no one value (a word, a variable, a command's output, a file) grows past
   :data:`MAX_VALUE` characters.
 
@@ -34,6 +35,9 @@ MAX_COMMANDS = 400_000
 #: Session Manager's default idle session timeout: 20 minutes without input from the
 #: client (Session Manager User Guide, "Specify an idle session timeout value").
 IDLE_SESSION_TIMEOUT = 20 * 60
+#: The most AWS CLI calls one script or line makes: each is a request the lab answers
+#: (about 11 ms of its CPU), so about 11 s.
+MAX_AWS_CALLS = 1_000
 #: The longest value the shell keeps, in characters.
 MAX_VALUE = 1_000_000
 #: The longest script (or typed line) the shell reads: bashlex parses about 70,000
@@ -164,6 +168,16 @@ class Budget:
     def reset(self) -> None:
         self.seconds = 0.0
         self.commands = 0
+        self.aws_calls = 0
+
+    def aws_call(self) -> None:
+        """The AWS CLI on the instance is about to call the lab."""
+        self.aws_calls += 1
+        if self.aws_calls > MAX_AWS_CALLS:
+            raise Stopped(_(
+                "ssmlab: the script called the AWS CLI {most:,} times, the most the offline lab answers "
+                "for one script or line (not simulated, exit {code})\n"
+            ).format(most=MAX_AWS_CALLS, code=NOT_SIMULATED))
 
     def command(self) -> None:
         """One simple command starts."""
