@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,18 @@ def test_the_aws_cli_calls_of_one_script_are_bounded(monkeypatch):
     shell, result = run_command(["for i in a b c d e; do aws --version; done", "echo never"], 3600)
     assert result.exit_code == NOT_SIMULATED and "never" not in result.stdout
     assert result.stderr.startswith("ssmlab: the script called the AWS CLI 3 times, the most")
+
+
+def test_time_the_script_spends_shows_in_date():
+    base = make_shell()
+    started = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+    shell = InstanceShell(base.state, COMMAND_ID, facts=base.facts, execution_timeout=3600, now=lambda: started)
+    result = shell.run(["date -u", "sleep 90", "date -u"])
+    assert result.stdout == "Thu Jan  1 12:00:00 UTC 2026\nThu Jan  1 12:01:30 UTC 2026\n"
+
+
+def test_sleep_for_ever_without_a_timeout_is_one_line():
+    base = make_shell()
+    result = InstanceShell(base.state, user="ssm-user", facts=base.facts).run_script("sleep infinity; echo x")
+    assert result.exit_code == NOT_SIMULATED and result.stdout == ""
+    assert result.stderr.startswith("ssmlab: `sleep infinity` with no timeout to end it")

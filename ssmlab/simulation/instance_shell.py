@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import importlib.util
@@ -211,7 +211,7 @@ class InstanceShell:
         self.command_id = command_id
         self.user = user
         self.endpoint = endpoint
-        self.now = now
+        self._started = now  # when the script (or line) starts: see now()
         self.facts = facts or imds_module.facts(state.account_id, state.region, state.instance_id)
         self.imds = imds_module.Imds(self.facts, now=now)
         home = USERS[user]["home"]
@@ -233,6 +233,11 @@ class InstanceShell:
         # Manager's idle session timeout) may spend on the lab's clock (shell_bounds).
         self.budget = Budget(execution_timeout if execution_timeout is not None else idle_timeout)
         self.timed_out = False
+
+    def now(self) -> datetime:
+        """The time as the script sees it: its start plus what its commands have spent so far
+        (``date; sleep 5; date`` is five seconds apart)."""
+        return self._started() + timedelta(seconds=self.budget.seconds)
 
     # -- entry points ------------------------------------------------------------------
     def run(self, lines: list[str]) -> Result:

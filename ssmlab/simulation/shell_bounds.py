@@ -187,9 +187,14 @@ class Budget:
         self.spend(COMMAND_SECONDS)
 
     def spend(self, seconds: float) -> None:
-        self.seconds += seconds
-        if self.timeout is not None and self.seconds > self.timeout:
+        if self.timeout is not None and self.seconds + seconds > self.timeout:
+            self.seconds += seconds
             raise TimedOut()
+        if seconds == math.inf:  # nothing would ever stop it
+            raise Stopped(_(
+                "ssmlab: `sleep infinity` with no timeout to end it is not simulated by ssmlab's offline "
+                "lab (exit {code})\n").format(code=NOT_SIMULATED))
+        self.seconds += seconds
 
     def _stop_line(self) -> str:
         until = _("until its timeout of {timeout:,.0f} s").format(timeout=self.timeout) if self.timeout else _("on")
