@@ -583,8 +583,8 @@ class InstanceShell:
                 continue
             if ch == "$" and i + 1 < end:
                 nxt = source[i + 1]
-                if nxt == "{":
-                    close = source.find("}", i)
+                close = source.find("}", i, end) if nxt == "{" else -1
+                if close >= 0:  # no closing brace in the word: the $ is a character (never a loop)
                     emit(self._parameter(source[i + 2 : close]), quote == '"')
                     i = close + 1
                     continue
