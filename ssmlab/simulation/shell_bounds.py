@@ -197,9 +197,15 @@ class Budget:
         self.seconds += seconds
 
     def _stop_line(self) -> str:
-        until = _("until its timeout of {timeout:,.0f} s").format(timeout=self.timeout) if self.timeout else _("on")
+        values = dict(most=self.most, seconds=self.seconds, each=COMMAND_SECONDS, code=NOT_SIMULATED)
+        if self.timeout is None:
+            return _(
+                "ssmlab: the script ran {most:,} commands ({seconds:,.0f} s of the lab's clock at {each:g} s "
+                "each), the most the offline lab runs at once; on the instance it would run on (not "
+                "simulated, exit {code})\n"
+            ).format(**values)
         return _(
-            "ssmlab: the script ran {most:,} commands ({seconds:,.0f} s of the lab's clock at "
-            "{each:g} s each), the most the offline lab runs at once; on the instance it would run "
-            "{until} (not simulated, exit {code})\n"
-        ).format(most=self.most, seconds=self.seconds, each=COMMAND_SECONDS, until=until, code=NOT_SIMULATED)
+            "ssmlab: the script ran {most:,} commands ({seconds:,.0f} s of the lab's clock at {each:g} s "
+            "each), the most the offline lab runs at once; on the instance it would run until its "
+            "timeout of {timeout:,.0f} s (not simulated, exit {code})\n"
+        ).format(timeout=self.timeout, **values)
