@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from datetime import datetime, timezone
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ssmlab.simulation.agent import AgentState
@@ -40,9 +40,6 @@ def test_and_or_lists_follow_bash(chain):
 
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
-# bashlex 0.18 cannot read a backquote inside an assignment's quotes (see the last test).
-assignable = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="`"),
-                     min_size=1, max_size=30)
 
 
 @settings(max_examples=80, deadline=None)
@@ -54,20 +51,44 @@ def test_a_quoted_word_comes_back_unchanged(value):
 
 
 @settings(max_examples=60, deadline=None)
-@given(assignable)
+@given(text)
 def test_a_variable_in_double_quotes_keeps_its_value(value):
     result = make_shell().run_script(f"V={shlex.quote(value)}; printf '%s' \"$V\"")
     assert result.stdout == value, result
 
 
+@settings(max_examples=80, deadline=None)
+@given(text, st.sampled_from(["x", "$HOME", "\"$USER\"", "$(echo z)"]))
+def test_a_single_quoted_part_of_a_word_comes_back_unchanged(value, next_to):
+    # bashlex 0.18 read the quoted part of such a word as unquoted (simulation/bashlex_fixes.py).
+    shell = make_shell()
+    around = {"x": "x", "$HOME": "/root", '"$USER"': "root", "$(echo z)": "z"}[next_to]
+    quoted = "'" + value.replace("'", "'\"'\"'") + "'"  # always quoted (shlex.quote may not)
+    result = shell.run_script(f"printf '%s' {next_to}{quoted}{next_to}")
+    assert (result.stdout, result.exit_code) == (around + value + around, 0), result
+
+
+def test_dollar_bracket_in_single_quotes_is_literal():
+    result = make_shell().run_script("V='$['; printf '%s' \"$V\"")
+    assert (result.stdout, result.stderr, result.exit_code) == ("$[", "", 0)
+
+
+def test_substitutions_in_single_quotes_are_not_run():
+    result = make_shell().run_script("echo a'$(whoami)'b `echo x`'`id`' \"'$USER'\" $'${'")
+    assert result.stdout.startswith("a$(whoami)b x`id` 'root' ")
+
+
 def test_what_bashlex_cannot_read_is_said_not_a_traceback():
-    result = make_shell().run_script("V='`'; echo \"$V\"")
+    # bashlex 0.18 keeps the quotes of a quoted here-document delimiter ('EOF').
+    result = make_shell().run_script("cat <<'EOF'\nx\nEOF")
     assert result.exit_code == 120
     assert result.stderr.startswith("ssmlab: bashlex, the parser of bash's grammar the offline lab uses, cannot read")
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="ab $'\"\\;|&(){}<>`#=\n", min_size=1, max_size=14))
+@example("'${'#")  # bashlex 0.18 allocated without end on it (23 GB): bashlex_fixes
+@example("'$$}{=${'#")
 def test_any_script_gets_an_answer_never_an_exception(script):
     result = make_shell().run_script(script)
     assert isinstance(result.exit_code, int) and 0 <= result.exit_code <= 255

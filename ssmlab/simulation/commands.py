@@ -10,8 +10,8 @@ lab clock's now (docs/aws-facts.md#time-and-the-agent-clock):
 - ``InProgress`` while the script runs (:data:`RUN_SECONDS`, or the script's own length
   when the instance shell reports one).
 - then ``Success``, or ``Failed`` for a non-zero exit code (its ``ResponseCode``), or
-  ``TimedOut``/``ExecutionTimedOut`` when the document's ``executionTimeout`` (default
-  3600 s) passes first.
+  ``TimedOut``/``ExecutionTimedOut`` (exit code 137) when the document's
+  ``executionTimeout`` (default 3600 s) passes first.
 - An invocation not delivered before SendCommand's ``TimeoutSeconds`` (the delivery
   timeout; moto's and the lab's default 3600 s) ends ``TimedOut``/``DeliveryTimedOut``.
 - CancelCommand (docs/aws-facts.md#cancel-command): an invocation not delivered yet is
@@ -34,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from . import clock
+from .shell_bounds import STOPPED_PREEMPTIVELY
 
 #: SendCommand → the agent receives it over an open control channel.
 DELIVERY_SECONDS = 0.1
@@ -122,8 +123,10 @@ class Invocation:
             end = start + timedelta(seconds=self.execution_timeout)
             if now < end:
                 return dict(empty, status="InProgress", details="InProgress", start=start)
-            return dict(code=-1, out=result.get("out", ""), err=result.get("err", ""), start=start, end=end,
-                        status="TimedOut", details="ExecutionTimedOut")
+            # The agent kills the script and reports exit code 137, with what it wrote until
+            # then (docs/aws-facts.md#bounds-on-what-an-instance-runs).
+            return dict(code=STOPPED_PREEMPTIVELY, out=result.get("out", ""), err=result.get("err", ""),
+                        start=start, end=end, status="TimedOut", details="ExecutionTimedOut")
         end = start + timedelta(seconds=duration)
         if now < end:
             return dict(empty, status="InProgress", details="InProgress", start=start)

@@ -23,15 +23,17 @@ from __future__ import annotations
 import re
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import importlib.util
 import sys
 
+from . import bashlex_fixes, shell_bounds
 from . import imds as imds_module
 from . import instance_state
-from .shell_result import KERNEL, Result
+from .shell_bounds import Budget, Stopped, TimedOut
+from .shell_result import KERNEL, NOT_SIMULATED, Result
 
 
 def _imported_on_first_use(name: str):
@@ -51,7 +53,6 @@ def _imported_on_first_use(name: str):
 
 bashlex = _imported_on_first_use("bashlex")
 
-NOT_SIMULATED = 120
 AMAZON_LINUX_PROMPT = "sh-5.2$ "
 
 # Real commands of an Amazon Linux 2023 instance the lab does not simulate: they are
@@ -91,7 +92,7 @@ SIMULATED = {
     "dpkg": "-i FILE (Debian), SSM Agent's package",
     "env": "the exported variables", "printenv": "the exported variables",
     "which": "/usr/bin/NAME for the commands it knows", "unset": "builtin",
-    "sleep": "returns at once", "sudo": "runs the command as root",
+    "sleep": "NUMBER[smhd]..., on the lab's clock", "sudo": "runs the command as root",
     "ssm-cli": "get-diagnostics --output table, the diagnostics of the simulated agent",
 }
 
@@ -166,14 +167,38 @@ def _now() -> datetime:
 
 @dataclass
 class _Out:
+    """What a list of commands writes. It holds at most ``shell_bounds.MAX_VALUE``
+    characters: past them a captured output (a substitution, a pipeline's stage) stops
+    the script, and the script's own output (``keep_first``) keeps its beginning, as
+    GetCommandInvocation does (docs/aws-facts.md#bounds-on-what-an-instance-runs)."""
+
     out: list[str] = field(default_factory=list)
     err: list[str] = field(default_factory=list)
     code: int = 0
+    keep_first: bool = False
+    sizes: list[int] = field(default_factory=lambda: [0, 0])  # stdout, stderr
+    dropped: bool = False
 
     def add(self, result: Result) -> None:
-        self.out.append(result.stdout)
-        self.err.append(result.stderr)
+        self.write(result.stdout, result.stderr)
         self.code = result.exit_code
+
+    def take(self, other: "_Out") -> None:
+        """Append what ``other`` wrote (its status is not taken)."""
+        self.write("".join(other.out), "".join(other.err))
+
+    def write(self, stdout: str, stderr: str) -> None:
+        kept = []
+        for n, text in enumerate((stdout, stderr)):
+            room = shell_bounds.MAX_VALUE - self.sizes[n]
+            if len(text) > room:
+                if not self.keep_first:
+                    raise shell_bounds.too_big()
+                self.dropped, text = True, text[: max(room, 0)]
+            self.sizes[n] += len(text)
+            kept.append(text)
+        self.out.append(kept[0])
+        self.err.append(kept[1])
 
     def result(self) -> Result:
         return Result("".join(self.out), "".join(self.err), self.code)
@@ -197,6 +222,8 @@ class InstanceShell:
         endpoint: str | None = None,
         facts: imds_module.InstanceFacts | None = None,
         now: Callable[[], datetime] = _now,
+        execution_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         if user not in USERS:
             raise ValueError(f"user must be one of {sorted(USERS)}")
@@ -204,7 +231,7 @@ class InstanceShell:
         self.command_id = command_id
         self.user = user
         self.endpoint = endpoint
-        self.now = now
+        self._started = now  # when the script (or line) starts: see now()
         self.facts = facts or imds_module.facts(state.account_id, state.region, state.instance_id)
         self.imds = imds_module.Imds(self.facts, now=now)
         home = USERS[user]["home"]
@@ -225,6 +252,15 @@ class InstanceShell:
         self._source = ""
         self._pending_stderr: list[str] = []
         self._pos = 0
+        # What one script (Run Command's executionTimeout) or one typed line (Session
+        # Manager's idle session timeout) may spend on the lab's clock (shell_bounds).
+        self.budget = Budget(execution_timeout if execution_timeout is not None else idle_timeout)
+        self.timed_out = False
+
+    def now(self) -> datetime:
+        """The time as the script sees it: its start plus what its commands have spent so far
+        (``date; sleep 5; date`` is five seconds apart)."""
+        return self._started() + timedelta(seconds=self.budget.seconds)
 
     # -- entry points ------------------------------------------------------------------
     def run(self, lines: list[str]) -> Result:
@@ -234,14 +270,32 @@ class InstanceShell:
         script = "\n".join(str(line) for line in lines)
         result = self.run_script(script)
         err = result.stderr
-        if result.exit_code != 0:
+        # A script stopped at its executionTimeout gets no such line: the agent marks it
+        # TimedOut instead (agent/plugins/runscript/runscript.go:201-207).
+        if result.exit_code != 0 and not self.timed_out:
             err += f"failed to run commands: exit status {result.exit_code}"
-        return Result(result.stdout, err, result.exit_code)
+        return Result(result.stdout, err, result.exit_code, result.duration)
 
     def run_script(self, script: str) -> Result:
-        out = _Out()
+        out = _Out(keep_first=True)
+        self.budget.reset()
+        self.timed_out = False
         try:
-            self._run_text(script, out)
+            try:
+                self._run_text(script, out)
+            except RecursionError:
+                raise shell_bounds.too_deep() from None
+        except TimedOut:
+            # The agent kills the script at its executionTimeout and keeps what it wrote
+            # (agent/executers/executers.go:325-335): exit code 137. In a session, the idle
+            # timeout ends the session, and its shell with it.
+            self.timed_out = self.ended = True
+            out.code = shell_bounds.STOPPED_PREEMPTIVELY
+            if not self.command_id:
+                out.err.append(shell_bounds.idle_line())
+        except Stopped as stop:
+            out.add(stop.result)
+            self.ended = bool(self.command_id)
         except _Exit as stop:
             if isinstance(stop, _ExitWith):
                 out.add(stop.result)
@@ -252,7 +306,10 @@ class InstanceShell:
             if self.ended and not self.command_id:
                 out.err.append("exit\n")
         self.last_code = out.code
-        return out.result()
+        if out.dropped and not self.command_id:
+            out.err.append(shell_bounds.dropped_line())
+        result = out.result()
+        return Result(result.stdout, result.stderr, result.exit_code, self.budget.seconds)
 
     # -- parsing -----------------------------------------------------------------------
     def _prefix(self) -> str:
@@ -287,6 +344,8 @@ class InstanceShell:
 
     def _run_text(self, script: str, out: _Out) -> None:
         self._source = script
+        if len(script) > shell_bounds.MAX_SCRIPT:
+            raise shell_bounds.too_long()
         try:
             trees = _parse(script) if script.strip() else []
         except _Unparsable:
@@ -299,13 +358,21 @@ class InstanceShell:
             return
         except bashlex.errors.ParsingError as error:
             # bash runs the complete commands before the one it cannot parse: find the
-            # last line up to which the script parses, and the line of the error.
+            # last line up to which the script parses, and the line of the error. Lines
+            # after a complete part are parsed on their own (the search stays linear in
+            # the script but for an unfinished construct, whose search is bounded).
             lines = script.split("\n")
-            complete, line_no, message = 0, len(lines), error.message
+            complete, start, line_no, message = 0, 0, len(lines), error.message
+            searched = 0
             for k in range(1, len(lines) + 1):
+                chunk = "\n".join(lines[start:k])
+                searched += len(chunk)
+                if searched > shell_bounds.MAX_SEARCH:
+                    raise shell_bounds.too_long_to_search() from None
                 try:
-                    _parse("\n".join(lines[:k]))
-                    complete = k
+                    if chunk.strip():
+                        _parse(chunk)
+                    complete = start = k
                 except bashlex.errors.ParsingError as partial:
                     if partial.message.startswith("unexpected token"):
                         line_no, message = k, partial.message
@@ -379,8 +446,9 @@ class InstanceShell:
                 if not subshell:
                     raise
                 out.code = stop.code
-            if saved:
-                self.variables, self.cwd = saved
+            finally:  # also when a bound stops the line (shell_bounds)
+                if saved:
+                    self.variables, self.cwd = saved
             self._set_code(out.code)
         elif kind == "if":
             self._if(node, stdin, out)
@@ -403,8 +471,7 @@ class InstanceShell:
             if word in ("if", "elif"):
                 condition = _Out()
                 self._node(parts[i + 1], stdin, condition)
-                out.out.extend(condition.out)
-                out.err.extend(condition.err)
+                out.take(condition)
                 if condition.code == 0:
                     self._node(parts[i + 3], stdin, out)
                     return
@@ -420,6 +487,7 @@ class InstanceShell:
         parts = node.parts
         name = parts[1].word
         words: list[str] = []
+        total = 0
         body = None
         in_words = False
         for part in parts[2:]:
@@ -430,7 +498,9 @@ class InstanceShell:
                     in_words = False
                 continue
             if in_words and part.kind == "word":
-                words.extend(self._expand(part))
+                expanded = self._expand(part)
+                total = shell_bounds.grow(total, expanded)
+                words.extend(expanded)
             elif part.kind != "word":
                 body = part
         out.code = 0
@@ -447,7 +517,8 @@ class InstanceShell:
             self._node(command, "", sub)
         except _Exit as stop:
             sub.code = stop.code
-        self.variables, self.cwd = saved
+        finally:  # also when a bound stops the line (shell_bounds)
+            self.variables, self.cwd = saved
         self.last_code = sub.code
         self._pending_stderr.append("".join(sub.err))
         return "".join(sub.out).rstrip("\n")
@@ -480,10 +551,14 @@ class InstanceShell:
         subs = {p.pos[0]: p for p in getattr(word_node, "parts", []) if p.kind == "commandsubstitution"}
         fields: list[str] = [""]
         has_field = [False]
+        size = [end - start]  # the word's own text, then what its expansions add
         quote = None
         i = start
 
         def emit(text: str, quoted: bool) -> None:
+            size[0] += len(text)
+            if size[0] > shell_bounds.MAX_VALUE:
+                raise shell_bounds.too_big()
             if quoted or not split:
                 fields[-1] += text
                 has_field[-1] = True
@@ -531,8 +606,8 @@ class InstanceShell:
                 continue
             if ch == "$" and i + 1 < end:
                 nxt = source[i + 1]
-                if nxt == "{":
-                    close = source.find("}", i)
+                close = source.find("}", i, end) if nxt == "{" else -1
+                if close >= 0:  # no closing brace in the word: the $ is a character (never a loop)
                     emit(self._parameter(source[i + 2 : close]), quote == '"')
                     i = close + 1
                     continue
@@ -550,8 +625,10 @@ class InstanceShell:
     def _command(self, node, stdin: str) -> Result:
         self._pending_stderr = []
         self._pos = node.pos[0]
+        self.budget.command()
         assignments: list[tuple[str, str]] = []
         words: list[str] = []
+        total = 0  # characters in words
         redirects = []
         for part in node.parts:
             if part.kind == "assignment" and not words:
@@ -561,8 +638,10 @@ class InstanceShell:
             elif part.kind == "redirect":
                 redirects.append(part)
             elif part.kind in ("word", "assignment"):
-                words.extend(self._expand(part))
-        pre_err = "".join(self._pending_stderr)
+                expanded = self._expand(part)
+                total = shell_bounds.grow(total, expanded)
+                words.extend(expanded)
+        pre_err = shell_bounds.check_size("".join(self._pending_stderr))
         if any(r.type not in ("<", "<<", ">", ">>", ">&", "&>") for r in redirects):
             kinds = ", ".join(sorted({r.type for r in redirects}))
             return self._not_simulated(f"bash's {kinds} redirection")
@@ -611,8 +690,16 @@ class InstanceShell:
                 body = redirect.heredoc.value.rsplit("\n", 1)[0] + "\n" if "\n" in redirect.heredoc.value else ""
                 delimiter = self._source[redirect.output.pos[0]:redirect.output.pos[1]]
                 if not any(q in delimiter for q in "'\"\\"):
-                    body = re.sub(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|\?)",
-                                  lambda m: self._parameter(m.group(1) or m.group(2)), body)
+                    grown = [len(body)]
+
+                    def value(m: re.Match) -> str:
+                        text = self._parameter(m.group(1) or m.group(2))
+                        grown[0] += len(text)
+                        if grown[0] > shell_bounds.MAX_VALUE:
+                            raise shell_bounds.too_big()
+                        return text
+
+                    body = re.sub(r"\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*|\?)", value, body)
                 stdin = body
                 continue
             if redirect.type == "<":
@@ -664,7 +751,7 @@ class InstanceShell:
                 continue
             path = self._path(target)
             if redirect.type == ">>":
-                self.files[path] = self.files.get(path, "") + text
+                self.files[path] = shell_bounds.check_size(self.files.get(path, "") + text)
             else:
                 self.files[path] = text
         return Result(stdout, stderr, result.exit_code)
@@ -776,6 +863,7 @@ class InstanceShell:
         fmt, values = args[0], list(args[1:])
         fmt = fmt.replace("\\n", "\n").replace("\\t", "\t")
         out = []
+        written = 0
         while True:
             consumed = [0]
 
@@ -790,6 +878,7 @@ class InstanceShell:
                 return value
 
             out.append(re.sub(r"%%|%[-0-9.]*[sdq]", fill, fmt))
+            written = shell_bounds.grow(written, out[-1])
             if not values or not consumed[0]:
                 break
         return Result("".join(out), "", 0)
@@ -819,6 +908,11 @@ class InstanceShell:
         return Result("".join(out), err, code)
 
     def _cmd_sleep(self, args, stdin):
+        # GNU sleep: the sum of its NUMBER[smhd] arguments, spent on the lab's clock.
+        seconds = shell_bounds.sleep_seconds(args)
+        if seconds is None:
+            return self._not_simulated("`sleep " + " ".join(args) + "`")
+        self.budget.spend(seconds)
         return Result("", "", 0)
 
     def _sudo(self, args, stdin):
@@ -985,6 +1079,7 @@ class InstanceShell:
         if not paths:
             return Result(stdin, "", 0)
         out, err, code = [], [], 0
+        written = 0
         for arg in paths:
             content, problem = self._read("cat", self._path(arg))
             if problem is not None:
@@ -992,6 +1087,7 @@ class InstanceShell:
                 code = problem.exit_code
             else:
                 out.append(content)
+                written = shell_bounds.grow(written, content)
         return Result("".join(out), "".join(err), code)
 
     def _cmd_rm(self, args, stdin):
@@ -1073,6 +1169,7 @@ class InstanceShell:
         if not files:
             return [("", stdin)], [], 0
         texts, err, code = [], [], 0
+        read = 0
         for arg in files:
             content, problem = self._read(name, self._path(arg))
             if problem is not None:
@@ -1080,6 +1177,7 @@ class InstanceShell:
                 code = problem.exit_code if problem.exit_code == NOT_SIMULATED else 2
             else:
                 texts.append((arg, content))
+                read = shell_bounds.grow(read, content)
         return texts, err, code
 
     def _cmd_grep(self, args, stdin):
@@ -1248,6 +1346,7 @@ class InstanceShell:
     def _cmd_aws(self, args, stdin):
         from . import instance_aws
 
+        self.budget.aws_call()  # each call is a request the lab answers (shell_bounds)
         return instance_aws.aws(self, args, stdin)
 
 
@@ -1290,6 +1389,7 @@ class _Unparsable(Exception):
 
 
 def _parse(text: str):
+    bashlex_fixes.install(bashlex)
     try:
         return bashlex.parse(text)
     except (TypeError, AttributeError, IndexError, KeyError, ValueError, RecursionError):

@@ -22,7 +22,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from . import _moto, agent
+from . import _moto, agent, shell_bounds
 from ._moto import ServiceException, mock_random
 from .instance_shell import InstanceShell
 
@@ -75,7 +75,9 @@ def close_session_record(account_id: str, region: str, session_id: str) -> None:
 def start(account_id: str, region: str, target: str, caller: str) -> str:
     session_id = open_session_record(account_id, region, target, caller)
     state = agent.observe(account_id, region, target)
-    _shells[(account_id, session_id)] = InstanceShell(state, user="ssm-user")
+    # A line runs until Session Manager's idle timeout at most: no input comes while it runs.
+    _shells[(account_id, session_id)] = InstanceShell(state, user="ssm-user",
+                                                      idle_timeout=shell_bounds.IDLE_SESSION_TIMEOUT)
     return session_id
 
 
@@ -93,17 +95,13 @@ def terminate(account_id: str, region: str, session_id: str) -> None:
     close_session_record(account_id, region, session_id)
 
 
-def _caller_arn(response) -> str:
-    return _moto.caller_arn(response)
-
-
 def ssmlab_session(self) -> str:
     # Not an operation of botocore's model, so moto cannot serialise an ActionResult for
     # it: the handler returns its JSON body itself (errors still go through moto).
     action = self._get_param("Action")
     account_id, region = self.current_account, self.region
     if action == "Start":
-        return json.dumps({"SessionId": start(account_id, region, self._get_param("Target"), _caller_arn(self))})
+        return json.dumps({"SessionId": start(account_id, region, self._get_param("Target"), _moto.caller_arn(self))})
     session_id = self._get_param("SessionId")
     if action == "Run":
         answer = run(account_id, session_id, self._get_param("Line") or "")

@@ -37,8 +37,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import _moto, agent, clock, commands, world
-from ._moto import ActionResult, ServiceException, mock_random
+from . import _moto, agent, clock, commands, shell_bounds, world
+from ._moto import ActionResult, mock_random
 from .instance_shell import InstanceShell
 from .world import service_setting_value  # noqa: F401 - part of this module's answers
 from .world import setting_key as _setting_key
@@ -75,23 +75,17 @@ SERVICE_SETTING_DEFAULTS = {
 # Errors, raised the moto way: a ServiceException is serialised with its code (HTTP 400).
 
 
-def _error(code: str) -> type[ServiceException]:
-    # str() is the message alone: moto's JSON serialiser falls back to str(error) for an
-    # empty message, which would send "Code: " where AWS sends no message at all.
-    return type(code, (ServiceException,), {"code": code, "__str__": lambda self: self.message})
-
-
-InvalidInstanceId = _error("InvalidInstanceId")
-InvalidDocument = _error("InvalidDocument")
-InvalidCommandId = _error("InvalidCommandId")
-InvocationDoesNotExist = _error("InvocationDoesNotExist")
-InvalidFilterKey = _error("InvalidFilterKey")
-InvalidInstanceInformationFilterValue = _error("InvalidInstanceInformationFilterValue")
-InvalidParameters = _error("InvalidParameters")
-TargetNotConnected = _error("TargetNotConnected")
-DoesNotExistException = _error("DoesNotExistException")
-ServiceSettingNotFound = _error("ServiceSettingNotFound")
-ValidationException = _error("ValidationException")
+InvalidInstanceId = _moto.service_error("InvalidInstanceId")
+InvalidDocument = _moto.service_error("InvalidDocument")
+InvalidCommandId = _moto.service_error("InvalidCommandId")
+InvocationDoesNotExist = _moto.service_error("InvocationDoesNotExist")
+InvalidFilterKey = _moto.service_error("InvalidFilterKey")
+InvalidInstanceInformationFilterValue = _moto.service_error("InvalidInstanceInformationFilterValue")
+InvalidParameters = _moto.service_error("InvalidParameters")
+TargetNotConnected = _moto.service_error("TargetNotConnected")
+DoesNotExistException = _moto.service_error("DoesNotExistException")
+ServiceSettingNotFound = _moto.service_error("ServiceSettingNotFound")
+ValidationException = _moto.service_error("ValidationException")
 
 
 # ---------------------------------------------------------------------------------------
@@ -354,16 +348,12 @@ def _session_matches(record: dict[str, Any], key: str | None, value: str | None)
     raise InvalidFilterKey("")
 
 
-def _caller_arn(response) -> str:
-    return _moto.caller_arn(response)
-
-
 def start_session_action(self) -> ActionResult:
     return ActionResult(start_session(
         self.current_account,
         self.region,
         self._get_param("Target"),
-        _caller_arn(self),
+        _moto.caller_arn(self),
         document_name=self._get_param("DocumentName"),
         reason=self._get_param("Reason"),
     ))
@@ -409,8 +399,10 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _run_invocation(state: agent.AgentState, command_id: str, document: str, parameters: dict) -> dict[str, Any]:
-    """The script's result on the node, as its agent runs it at delivery."""
+def _run_invocation(state: agent.AgentState, command_id: str, document: str, parameters: dict,
+                    execution_timeout: float = commands.DEFAULT_EXECUTION_TIMEOUT) -> dict[str, Any]:
+    """The script's result on the node, as its agent runs it at delivery, stopped at its
+    ``execution_timeout`` (docs/aws-facts.md#bounds-on-what-an-instance-runs)."""
     plugin, platform = AWS_COMMAND_DOCUMENTS.get(document, ("aws:runDocument", None))
     if platform is not None and platform != state.platform_type:
         return dict(
@@ -420,10 +412,11 @@ def _run_invocation(state: agent.AgentState, command_id: str, document: str, par
         )
     if document == "AWS-RunShellScript":
         lines = parameters.get("commands", [])
-        result = InstanceShell(state, command_id).run(lines)
+        result = InstanceShell(state, command_id, execution_timeout=execution_timeout).run(lines)
         run = dict(code=result.exit_code, out=result.stdout, err=result.stderr)
-        if getattr(result, "duration", None) is not None:
-            run["duration"] = result.duration
+        if result.duration is not None:
+            # The agent's own part (writing the script, starting sh) is RUN_SECONDS at least.
+            run["duration"] = max(commands.RUN_SECONDS, result.duration)
         return run
     return dict(
         code=1,
@@ -435,10 +428,7 @@ def _run_invocation(state: agent.AgentState, command_id: str, document: str, par
 def _invocation(account_id: str, region: str, iid: str, command_id: str, document: str, parameters: dict,
                 requested: datetime, delivery_timeout: int) -> commands.Invocation:
     plugin = AWS_COMMAND_DOCUMENTS.get(document, ("aws:runDocument", None))[0]
-    try:
-        execution_timeout = float((parameters.get("executionTimeout") or [commands.DEFAULT_EXECUTION_TIMEOUT])[0])
-    except (TypeError, ValueError):
-        execution_timeout = commands.DEFAULT_EXECUTION_TIMEOUT
+    execution_timeout = shell_bounds.execution_timeout(parameters.get("executionTimeout"))
     return commands.track(commands.Invocation(
         command_id=command_id,
         instance_id=iid,
@@ -447,7 +437,8 @@ def _invocation(account_id: str, region: str, iid: str, command_id: str, documen
         delivery_timeout=delivery_timeout,
         execution_timeout=execution_timeout,
         connected=lambda now: agent.machine_for(account_id, region, iid).connected(now),
-        run=lambda: _run_invocation(agent.observe(account_id, region, iid), command_id, document, parameters),
+        run=lambda: _run_invocation(agent.observe(account_id, region, iid), command_id, document, parameters,
+                                    execution_timeout),
     ))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from . import clock, ssm_api
+from . import _moto, clock, ssm_api
 from ._moto import ActionResult, SimpleSystemManagerResponse, wrap_methods
 
 #: AWS-RunShellScript's content as GetDocument returns it (awscli/examples/ssm/get-document.rst;
@@ -63,7 +63,7 @@ RUN_SHELL_SCRIPT = {
 AWS_DOCUMENTS = {"AWS-RunShellScript": (RUN_SHELL_SCRIPT, ["Linux", "MacOS"])}
 VERSIONS = ("1", "$LATEST", "$DEFAULT")
 
-InvalidDocumentVersion = ssm_api._error("InvalidDocumentVersion")
+InvalidDocumentVersion = _moto.service_error("InvalidDocumentVersion")
 
 
 def document_content(name: str) -> str:
@@ -110,29 +110,28 @@ def description(name: str) -> dict:
     }
 
 
-def _describe_document(original):
-    def describe_document(self):
-        name = self._get_param("Name")
-        if name not in AWS_DOCUMENTS:
-            return original(self)
-        _version(self)
-        return ActionResult({"Document": description(name)})
+def _for_aws_documents(answer):
+    """Wrap a moto handler: AWS's own documents are answered by ``answer(name)`` (after
+    the DocumentVersion check), any other document by moto."""
 
-    return describe_document
+    def wrap(original):
+        def handler(self):
+            name = self._get_param("Name")
+            if name not in AWS_DOCUMENTS:
+                return original(self)
+            _version(self)
+            return ActionResult(answer(name))
+
+        return handler
+
+    return wrap
 
 
-def _get_document(original):
-    def get_document(self):
-        name = self._get_param("Name")
-        if name not in AWS_DOCUMENTS:
-            return original(self)
-        _version(self)
-        return ActionResult({
-            "Name": name, "DocumentVersion": "1", "Status": "Active", "Content": document_content(name),
-            "DocumentType": "Command", "DocumentFormat": "JSON",
-        })
-
-    return get_document
+_describe_document = _for_aws_documents(lambda name: {"Document": description(name)})
+_get_document = _for_aws_documents(lambda name: {
+    "Name": name, "DocumentVersion": "1", "Status": "Active", "Content": document_content(name),
+    "DocumentType": "Command", "DocumentFormat": "JSON",
+})
 
 
 def cancel_command(self) -> ActionResult:

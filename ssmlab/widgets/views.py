@@ -185,6 +185,14 @@ class TrustPolicyBuilder(_TextForm, widgets.VBox):
         return self.model.text() + answer
 
 
+def _refresh_button(view) -> widgets.Button:
+    """The "Refresh" button of a map: it calls ``view.refresh()``, which re-reads the lab."""
+    button = widgets.Button(description=_("Refresh"), icon="refresh")
+    button.add_class("ssmlab-refresh")
+    button.on_click(lambda _button: view.refresh())
+    return button
+
+
 # ---------------------------------------------------------------------------- lab map
 
 
@@ -203,9 +211,7 @@ class LabMap(_TextForm, widgets.VBox):
         self.model.listeners.append(lambda _model: self._draw())
         self._chain = widgets.HTML()
         self._chain.add_class("ssmlab-chain-view")
-        self._refresh = widgets.Button(description=_("Refresh"), icon="refresh")
-        self._refresh.add_class("ssmlab-refresh")
-        self._refresh.on_click(lambda _: self.refresh())
+        self._refresh = _refresh_button(self)
         super().__init__([_style(), self._chain, self._refresh], **kwargs)
         self.add_class("ssmlab-lab-map")
         self.refresh()
@@ -257,9 +263,7 @@ class ProfileMap(_TextForm, widgets.VBox):
         self.model.listeners.append(lambda _model: self._draw())
         self._picture = widgets.HTML()
         self._picture.add_class("ssmlab-profile-map-view")
-        self._refresh = widgets.Button(description=_("Refresh"), icon="refresh")
-        self._refresh.add_class("ssmlab-refresh")
-        self._refresh.on_click(lambda _: self.refresh())
+        self._refresh = _refresh_button(self)
         super().__init__([self._picture, self._refresh], **kwargs)
         self.add_class("ssmlab-profile-map")
         self.refresh()
