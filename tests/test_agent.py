@@ -285,7 +285,7 @@ def test_subnet_without_a_route_to_the_internet_stays_unregistered(lab):
     state = observe(lab, instance)
     assert failed(state) == [agent.CHECK_SSM_ENDPOINT]
     assert table in state.check(agent.CHECK_SSM_ENDPOINT).detail
-    assert any("dial tcp: i/o timeout" in line for line in state.log)
+    assert any('amazonaws.com/": dial tcp 203.0.113.' in line and line.endswith(":443: i/o timeout") for line in state.log)
     assert managed_ids(lab) == []
 
 

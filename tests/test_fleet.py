@@ -300,10 +300,10 @@ EVIDENCE = {
     "trust-only-ssm": ("trust-ssm", "AWS Credentials", "AssumeRoleUnauthorizedAccess: EC2 cannot assume the role"),
     "profile-without-role": ("empty-profile", "AWS Credentials", "no EC2 instance role found"),
     "imds-disabled": ("imds-off", "EC2 IMDS", "failed to get identity"),
-    "private-subnet-no-route": ("no-route", "Connectivity to ssm endpoint", "dial tcp: i/o timeout"),
-    "endpoints-without-private-dns": ("endpoints-no-dns", "Connectivity to ssm endpoint", "dial tcp: i/o timeout"),
-    "security-group-egress": ("sg-80", "Connectivity to ssm endpoint", "dial tcp: i/o timeout"),
-    "network-acl-return-traffic": ("acl-443-only", "Connectivity to ssm endpoint", "dial tcp: i/o timeout"),
+    "private-subnet-no-route": ("no-route", "Connectivity to ssm endpoint", '/": dial tcp 203.0.113.'),
+    "endpoints-without-private-dns": ("endpoints-no-dns", "Connectivity to ssm endpoint", '/": dial tcp 203.0.113.'),
+    "security-group-egress": ("sg-80", "Connectivity to ssm endpoint", '/": dial tcp 203.0.113.'),
+    "network-acl-return-traffic": ("acl-443-only", "Connectivity to ssm endpoint", '/": dial tcp 203.0.113.'),
     # After the refusal: the refresher's long sleep, or (when Default Host Management is on
     # in the Region, with a role that may not register) the worker's hibernation.
     "agent-stopped": ("user-data-stops", "Agent service", "[amazon-ssm-agent] Stopping Core Agent"),

@@ -327,6 +327,18 @@ def _internet_route(ec2, table, vpc_id: str, has_public_ip: bool) -> tuple[bool,
     return False, f"{table.id} has no route for 0.0.0.0/0 to an internet or NAT gateway"
 
 
+def dial_timeout(address: str) -> str:
+    """Go's error for a dial to ``address`` port 443 that timed out, as the agent's log has it
+    inside aws-sdk-go's ``RequestError`` (``Post "URL": dial tcp IP:443: i/o timeout``) and
+    ssm-cli prints it in ``%s is not reachable: %v`` (agent/cli/diagnostics/connectivity_check.go:46,216-224:
+    ``net.DialTimeout("tcp", address:443, 1 s)``; a net.OpError reads ``dial tcp IP:443:
+    i/o timeout``). The address AWS's DNS gives is not the lab's to know: it is a stand-in
+    from RFC 5737's documentation range, the same for the same name
+    (docs/aws-facts.md#ssm-cli-dial-timeout)."""
+    last = sum(address.encode()) % 254 + 1
+    return f"dial tcp 203.0.113.{last}:443: i/o timeout"
+
+
 def _interface_endpoint(ec2, vpc_id: str | None, region: str, service: str) -> str | None:
     wanted = f"com.amazonaws.{region}.{service}"
     for endpoint in ec2.vpc_end_points.values():
@@ -747,7 +759,7 @@ def assess(account_id: str, region: str, instance_id: str) -> Attempt | None:
         lines = [("ERROR", "[CredentialRefresher] Retrieve credentials produced error: unexpected error getting instance "
                            "profile role credentials or calling UpdateInstanceInformation. Skipping default host management "
                            "fallback: retrieved credentials failed to report to ssm. Error: RequestError: send request failed\n"
-                           f"caused by: Post \"https://ssm.{region}.amazonaws.com/\": dial tcp: i/o timeout")]
+                           f"caused by: Post \"https://ssm.{region}.amazonaws.com/\": {dial_timeout(f'ssm.{region}.amazonaws.com')}")]
     elif may_register:
         outcome = OK
     elif chosen is not None:

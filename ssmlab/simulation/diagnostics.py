@@ -71,7 +71,7 @@ def rows(state: agent.AgentState) -> list[tuple[str, str, str]]:
         if ok:
             result.append((name, SUCCESS, f"{address} is reachable"))
         else:
-            result.append((name, FAILED, f"{address} is not reachable: {dial_timeout(address)} ({how})"))
+            result.append((name, FAILED, f"{address} is not reachable: {agent.dial_timeout(address)} ({how})"))
     result.append(_credentials_row(state))
     if state.agent_phase == agent.AgentPhase.STOPPED:  # agent/cli/diagnostics/service_check_unix.go:42
         result.append((agent.CHECK_AGENT, FAILED, "Agent is installed as a systemctl service but is not running"))
@@ -85,17 +85,6 @@ def rows(state: agent.AgentState) -> list[tuple[str, str, str]]:
         note = f"SSM Agent version is {state.agent_version}"
     result.append(("SSM Agent version", SUCCESS, note))
     return result
-
-
-def dial_timeout(address: str) -> str:
-    """Go's error for a dial to ``address`` port 443 that timed out, as ssm-cli prints it in
-    ``%s is not reachable: %v`` (agent/cli/diagnostics/connectivity_check.go:46,216-224:
-    ``net.DialTimeout("tcp", address:443, 1 s)``; a net.OpError reads ``dial tcp IP:443:
-    i/o timeout``). The address AWS's DNS gives is not the lab's to know: it is a stand-in
-    from RFC 5737's documentation range, the same for the same name
-    (docs/aws-facts.md#ssm-cli-dial-timeout)."""
-    last = sum(address.encode()) % 254 + 1
-    return f"dial tcp 203.0.113.{last}:443: i/o timeout"
 
 
 def _credentials_row(state: agent.AgentState) -> tuple[str, str, str]:
