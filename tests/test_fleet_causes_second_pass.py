@@ -131,3 +131,16 @@ def test_the_shell_downloads_only_with_a_route_and_installs_only_as_root(lab):
     assert "Unpacking amazon-ssm-agent (3.3.987.0-1) over (3.3.987.0-1) ..." in session.run("sudo dpkg -i /tmp/a.deb")
     session.run("echo hello > /tmp/b.deb")
     assert "dpkg-deb: error: '/tmp/b.deb' is not a Debian format archive" in session.run("sudo dpkg -i /tmp/b.deb")
+
+
+def test_the_debian_member_has_debians_commands_not_amazon_linuxs(lab, tmp_path):
+    """dnf, yum and rpm are Amazon Linux's: on Debian bash says "command not found"; apt is
+    Debian's (real, not simulated); Amazon Linux answers the other way round."""
+    instance = alone(lab, "agent-not-installed")
+    assert run_fix(lab, "agent-not-installed", instance, tmp_path).returncode == 0
+    lab.wait(seconds=10)
+    session = lab.start_session(instance)
+    for name in ("dnf", "yum", "rpm"):
+        answer = session.run(f"{name} --version; echo $?")
+        assert f"sh: {name}: command not found\n" in answer and answer.startswith("127\n"), (name, answer)
+    assert "`apt-get` exists on the instance but is not simulated" in session.run("apt-get update")

@@ -77,6 +77,13 @@ KNOWN_LINUX_COMMANDS = frozenset(
     """.split()
 )
 
+#: Amazon Linux's own package tools and utilities, which Debian 12's image does not have
+#: (Debian's packages are .deb files, handled by apt and dpkg; docs/aws-facts.md#instance-machine),
+#: and Debian's, which Amazon Linux does not have.
+AMAZON_LINUX_ONLY = frozenset("dnf yum rpm amazon-linux-extras ec2-metadata sestatus".split())
+DEBIAN_ONLY = frozenset("apt apt-get apt-cache dpkg-query".split())
+DEBIAN = "Debian GNU/Linux"
+
 SIMULATED = {
     "aws": "the AWS CLI v2 as the instance profile's role session (sts get-caller-identity; "
            "other calls judged by the role's policies)",
@@ -800,6 +807,13 @@ class InstanceShell:
             NOT_SIMULATED,
         )
 
+    def _known(self, name: str) -> bool:
+        """Whether ``name`` is a real command on this instance's image the lab does not
+        simulate (answered "not simulated"; any other unknown name: "command not found")."""
+        if getattr(self.state, "platform_name", None) == DEBIAN:
+            return (name in KNOWN_LINUX_COMMANDS and name not in AMAZON_LINUX_ONLY) or name in DEBIAN_ONLY
+        return name in KNOWN_LINUX_COMMANDS
+
     def _dispatch(self, words: list[str], stdin: str) -> Result:
         name, args = words[0], words[1:]
         if name == "sudo":
@@ -809,10 +823,10 @@ class InstanceShell:
             return handler(args, stdin)
         if name.startswith(("/", "./")):
             base = name.rsplit("/", 1)[-1]
-            if base in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + base):
+            if self._known(base) or hasattr(self, "_cmd_" + base):
                 return self._dispatch([base, *args], stdin)
             return Result("", f"{self._prefix()}{name}: No such file or directory\n", 127)
-        if name in KNOWN_LINUX_COMMANDS:
+        if self._known(name):
             return self._not_simulated(f"`{name}`")
         return self._not_found(name)
 
@@ -915,12 +929,12 @@ class InstanceShell:
     def _cmd_which(self, args, stdin):
         out, code = [], 0
         for name in args:
-            if name in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + name.replace("-", "_")):
+            if self._known(name) or hasattr(self, "_cmd_" + name.replace("-", "_")):
                 out.append(f"/usr/bin/{name}\n")
             else:
                 code = 1
                 out.append("")
-        missing = [n for n in args if not (n in KNOWN_LINUX_COMMANDS or hasattr(self, "_cmd_" + n.replace("-", "_")))]
+        missing = [n for n in args if not (self._known(n) or hasattr(self, "_cmd_" + n.replace("-", "_")))]
         err = "".join(f"/usr/bin/which: no {n} in ({self.variables.get('PATH', '')})\n" for n in missing)
         return Result("".join(out), err, code)
 
@@ -1332,7 +1346,7 @@ class InstanceShell:
         (packaging/ubuntu/preinst, postinst: the unit is enabled and started)."""
         from . import agent, instance_aws
 
-        if self.state.platform_name != "Debian GNU/Linux":
+        if self.state.platform_name != DEBIAN:
             return self._not_found("dpkg")
         if len(args) != 2 or args[0] not in ("-i", "--install"):
             return self._not_simulated("`dpkg " + " ".join(args) + "` (simulated: dpkg -i FILE.deb)")
