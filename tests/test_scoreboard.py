@@ -56,10 +56,15 @@ def test_the_japanese_table_lines_up_in_a_terminal():
     assert len(starts) == 1, lines
     assert scoreboard.columns("名前") == 4 and scoreboard.columns("node") == 4
 
+#: The causes the board's test fixes, good and bad: its seed is chosen from the draw.
+BOARD_CAUSES = {"role-without-policy", "security-group-egress", "refused-then-fixed"}
+BOARD_SEED = next(s for s in range(500) if BOARD_CAUSES <= {c.key for _, c in fleet.draw(s)})
+
+
 @pytest.fixture
 def built(lab, tmp_path, monkeypatch):
     monkeypatch.setenv("SSMLAB_PROGRESS", str(tmp_path / "progress.json"))
-    return fleet.build(lab, seed=8)
+    return fleet.build(lab, seed=BOARD_SEED)
 
 
 def member(built_fleet, cause: str):
