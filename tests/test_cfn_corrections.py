@@ -138,6 +138,7 @@ def test_update_stack_validates_parameters_and_refuses_a_rolled_back_stack(lab):
 
 # --- the fleet's template on CloudFormation (docs/aws-facts.md#the-fleet-on-cloudformation) ---
 
+from fleet_seeds import drawn_keys  # noqa: E402
 from ssmlab import fleet  # noqa: E402
 from ssmlab.fleet import template as tpl  # noqa: E402
 
@@ -150,9 +151,10 @@ def _types(seed: int) -> set[str]:
 def _covering_seeds() -> tuple[int, int]:
     """The first two seeds, each with the network ACL cause, whose templates together hold
     every resource type any seed's template has (chosen from the draw, never typed)."""
-    with_acl = [s for s in range(300) if "network-acl-return-traffic" in {c.key for _, c in fleet.draw(s)}]
-    every = set().union(*(_types(s) for s in range(300)))
-    return next((a, b) for i, a in enumerate(with_acl) for b in with_acl[i + 1:] if _types(a) | _types(b) == every)
+    types = {s: _types(s) for s in range(300)}  # each template built once
+    with_acl = [s for s in types if "network-acl-return-traffic" in drawn_keys(s)]
+    every = set().union(*types.values())
+    return next((a, b) for i, a in enumerate(with_acl) for b in with_acl[i + 1:] if types[a] | types[b] == every)
 
 
 FLEET_SEEDS = _covering_seeds()

@@ -15,6 +15,7 @@ from pathlib import Path
 import cfnlint.api
 import pytest
 
+from fleet_seeds import seed_drawing
 from ssmlab import fleet, progress
 from ssmlab.errors import LabError
 from ssmlab.fleet import causes as catalogue
@@ -237,8 +238,7 @@ def test_an_instance_deleted_and_relaunched_is_named_not_acceptable(lab, tmp_pat
 
 def _member_with(lab, cause_key: str):
     """A fleet holding ``cause_key``, and its member with that cause."""
-    seed = next(s for s in range(100) if cause_key in {c.key for _, c in fleet.draw(s)})
-    built = fleet.build(lab, seed)
+    built = fleet.build(lab, seed_drawing(cause_key))
     return built, next(m for m in built.members if m.cause_key == cause_key)
 
 
@@ -385,9 +385,7 @@ def test_each_cause_shows_in_public_apis_the_diagnostics_and_the_agent_log(lab, 
 
 
 def test_the_agent_honours_the_network_acl_order_and_the_security_groups_destination(lab):
-    seed = next(s for s in range(100) if {"network-acl-return-traffic", "security-group-egress"}
-                <= {c.key for _, c in fleet.draw(s)})
-    built = fleet.build(lab, seed)
+    built = fleet.build(lab, seed_drawing("network-acl-return-traffic", "security-group-egress"))
     ec2 = lab.client("ec2")
     acl_member = next(m for m in built.members if m.cause_key == "network-acl-return-traffic")
     sg_member = next(m for m in built.members if m.cause_key == "security-group-egress")

@@ -22,6 +22,7 @@ import pytest
 
 import ssmlab
 from fault_injection import account  # noqa: F401 - the stand-in account fixture
+from fleet_seeds import seed_drawing
 from ssmlab import fleet, lab as lab_module, waiting
 from ssmlab.fleet import causes as catalogue
 from ssmlab.simulation.clock import CLOCK
@@ -31,12 +32,7 @@ STACK = "ssmlab-ada-fleet"
 TAG = {"Key": "ssmlab:lab", "Value": "ssmlab-ada"}
 
 
-def seed_with(key: str) -> int:
-    """The first seed whose real-account fleet draws the cause ``key``."""
-    return next(s for s in range(200) if key in {c.key for _, c in fleet.draw(s, real_account=True)})
-
-
-SEED = seed_with("private-subnet-no-route")  # the answer key adds endpoints to the fleet's VPC
+SEED = seed_drawing("private-subnet-no-route", real_account=True)  # the answer key adds endpoints to the fleet's VPC
 
 
 @pytest.fixture

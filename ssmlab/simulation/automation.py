@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from . import _moto, agent, clock, diagnostics
-from .ssm_api import service_setting_value
+from .ssm_api import InvalidFilterKey, service_setting_value
 
 RUNBOOK = "AWSSupport-TroubleshootManagedInstance"
 #: The lab's own document: the diagnostics text of ``diagnostics.diagnose``, for
@@ -60,7 +60,6 @@ AutomationExecutionNotFoundException = _moto.service_error("AutomationExecutionN
 InvalidAutomationExecutionParametersException = _moto.service_error("InvalidAutomationExecutionParametersException")
 AutomationDefinitionVersionNotFoundException = _moto.service_error("AutomationDefinitionVersionNotFoundException")
 InvalidDocumentVersion = _moto.service_error("InvalidDocumentVersion")
-InvalidFilterKey = _moto.service_error("InvalidFilterKey")
 
 
 # ---------------------------------------------------------------------------------------

@@ -698,7 +698,7 @@ def _delete_in_passes(stack, logical_ids: list[str]) -> dict[str, str]:
             physical = str(getattr(resource, "physical_resource_id", ""))
             try:
                 resource_map._delete_resource(resource, template[logical_id])
-            except Exception as error:  # noqa: BLE001 - a refusal is this resource's DELETE_FAILED
+            except (HTTPException, ServiceException) as error:  # a service's refusal: DELETE_FAILED
                 if not _gone_already(error):  # deleted outside the stack: nothing left to delete
                     refused[logical_id] = _failure_reason(error, kind)
                     continue
