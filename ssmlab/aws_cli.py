@@ -130,7 +130,7 @@ class _Zygote:
             body = json.dumps({"args": args, "env": dict(os.environ), "cwd": os.getcwd()}).encode()
             socket.send_fds(self.sock, [struct.pack(">I", len(body)) + body], [out_write, err_write])
             pid = self._reply("pid")
-        except BaseException as error:
+        except BaseException as error:  # Ctrl-C too: close the pipes, then re-raise below
             for fd in (out_read, err_read):
                 os.close(fd)
             if isinstance(error, OSError):

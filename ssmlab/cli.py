@@ -106,7 +106,7 @@ def _open_room(lab_module, lab, args: argparse.Namespace, folder):
                                      _moto.prepare_account)
         endpoint.guard = RoomGuard(endpoint.app, room.accounts)
         room_module.write_cards(room, folder)
-    except BaseException:
+    except BaseException:  # Ctrl-C too: a half-opened room is stopped, then the error goes on
         lab_module.stop()
         raise
     return room
